@@ -1,0 +1,312 @@
+"""The daemon's configuration: one validated structure loaded from YAML.
+
+Every setting, its default, unit and range lives here and nowhere else. Sections are frozen
+dataclasses; a field's `metadata` holds its documentation (`doc`) and bounds (`min`, `max`,
+`choices`). `load_config` reports every problem at once, each with file, line and key path.
+`reference()` renders the README's configuration reference from the same schema.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import yaml
+
+from voiced.errors import ConfigError, Problem
+
+
+def setting(default: Any, doc: str, **bounds: Any) -> Any:
+    """A dataclass field with documentation and validation bounds."""
+    meta = {"doc": doc, **bounds}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    source: str = setting("mic", "where audio comes from", choices=["mic", "file", "stdin"])
+    device: Optional[Union[int, str]] = setting(
+        None, "microphone: PortAudio index, or a case-insensitive substring of its name (names survive reboots)")
+    sample_rate: Optional[int] = setting(
+        None, "microphone capture rate in Hz; empty picks a rate the device supports (16 kHz preferred)",
+        min=8000, max=192000)
+    channels: Optional[int] = setting(None, "microphone channel count to open; empty picks what the device supports",
+                                      min=1, max=32)
+    channel: Optional[int] = setting(None, "use only this channel (0-based); empty downmixes all channels", min=0)
+    file: Optional[str] = setting(None, "WAV file to play when source is file")
+    realtime: bool = setting(True, "file source: play at real-time speed (false: as fast as possible)")
+    chunk_ms: int = setting(32, "capture block length in milliseconds", min=10, max=200)
+    stall_timeout_s: float = setting(5.0, "reopen the microphone when no audio arrives for this long (seconds)",
+                                     min=0.5, max=600)
+    reopen_backoff_max_s: float = setting(30.0, "longest wait between microphone reopen attempts (seconds)",
+                                          min=1, max=3600)
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    model: Optional[str] = setting(None, "Silero VAD ONNX file; empty uses the bundled silero_vad.onnx")
+    threshold: float = setting(0.5, "speech starts when the probability rises above this (0-1)", min=0.0, max=1.0)
+    neg_threshold: float = setting(0.35, "speech continues until the probability falls below this (0-1)",
+                                   min=0.0, max=1.0)
+    min_speech_ms: int = setting(250, "shorter bursts are ignored (Rhasspy: min_sec)", min=0, max=10000)
+    min_silence_ms: int = setting(500, "silence that ends an utterance, the hangover (Rhasspy: silence_sec)",
+                                  min=32, max=10000)
+    speech_pad_ms: int = setting(300, "audio kept before speech starts and after it ends (Rhasspy: before_sec)",
+                                 min=0, max=2000)
+    max_utterance_s: float = setting(15.0, "an utterance longer than this is split (seconds)", min=1, max=120)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: Optional[str] = setting(None, "model directory; empty resolves the default model (see README)")
+    intra_op_threads: Optional[int] = setting(
+        None, "onnxruntime intra-op threads for the recogniser; empty plans from the board", min=1, max=64)
+    inter_op_threads: int = setting(1, "onnxruntime inter-op threads", min=1, max=8)
+    affinity: Optional[List[int]] = setting(
+        None, "CPU cores to pin recogniser threads to; empty plans from the board")
+    spinning: bool = setting(False, "let onnxruntime threads spin while idle (costs CPU on a Pi)")
+    max_tokens_per_second: float = setting(
+        6.5, "decoding stops after this many tokens per second of audio (runaway guard)", min=1, max=50)
+
+
+@dataclass(frozen=True)
+class GrammarConfig:
+    paths: List[str] = setting(["commands.yaml"],
+                               "command set files or directories, relative to this config file")
+    threshold: float = setting(0.72, "reject matches whose confidence is below this (0-1)", min=0.0, max=1.0)
+    tie_margin: float = setting(0.04, "reject when two different intents score within this margin (0-1)",
+                                min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class RescoringConfig:
+    mode: str = setting("uncertain", "acoustic rescoring of grammar candidates",
+                        choices=["off", "uncertain", "always"])
+    max_candidates: int = setting(32, "most candidate sentences scored per utterance", min=1, max=256)
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    ca_certs: Optional[str] = setting(None, "CA certificate file (PEM); enables TLS")
+    certfile: Optional[str] = setting(None, "client certificate (PEM)")
+    keyfile: Optional[str] = setting(None, "client private key (PEM)")
+    insecure: bool = setting(False, "skip broker hostname verification (testing only)")
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = setting(True, "publish to an MQTT broker (false: print intents to stdout)")
+    host: str = setting("localhost", "broker host name or address")
+    port: int = setting(1883, "broker port", min=1, max=65535)
+    client_id: Optional[str] = setting(None, "MQTT client id; empty uses voiced-<site_id>")
+    username: Optional[str] = setting(None, "broker user name")
+    password: Optional[str] = setting(None, "broker password")
+    password_file: Optional[str] = setting(None, "file holding the broker password (keeps it out of this file)")
+    keepalive_s: int = setting(30, "MQTT keepalive (seconds)", min=5, max=3600)
+    reconnect_max_s: int = setting(60, "longest wait between reconnect attempts (seconds)", min=1, max=3600)
+    topic_prefix: str = setting("voiced", "first level of every topic")
+    queue_size: int = setting(1000, "intents kept while the broker is unreachable; the oldest are dropped beyond",
+                              min=1, max=1000000)
+    publish_transcript: bool = setting(False, "also publish every transcript")
+    hermes: bool = setting(False, "also publish Hermes (Rhasspy) topics and payloads")
+    ha_discovery: bool = setting(False, "publish Home Assistant MQTT discovery for an event entity")
+    discovery_prefix: str = setting("homeassistant", "Home Assistant discovery prefix")
+    tls: TlsConfig = field(default_factory=TlsConfig, metadata={"doc": "TLS settings"})
+
+
+@dataclass(frozen=True)
+class DebugConfig:
+    recordings_dir: Optional[str] = setting(None, "save each utterance as WAV + JSON here; empty disables")
+    max_recordings: int = setting(200, "keep at most this many recordings (oldest deleted first)", min=1, max=100000)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = setting("INFO", "log level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+@dataclass(frozen=True)
+class Config:
+    site_id: str = setting("default", "name of this satellite; in every topic and payload")
+    speculative: bool = setting(True, "start finalizing while the end-of-speech hangover runs")
+    audio: AudioConfig = field(default_factory=AudioConfig, metadata={"doc": "audio input"})
+    vad: VadConfig = field(default_factory=VadConfig, metadata={"doc": "voice activity detection and endpointing"})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"doc": "speech recogniser"})
+    grammar: GrammarConfig = field(default_factory=GrammarConfig, metadata={"doc": "command sets and matching"})
+    rescoring: RescoringConfig = field(default_factory=RescoringConfig,
+                                       metadata={"doc": "grammar-aware acoustic rescoring"})
+    mqtt: MqttConfig = field(default_factory=MqttConfig, metadata={"doc": "MQTT broker and topics"})
+    debug: DebugConfig = field(default_factory=DebugConfig, metadata={"doc": "debug recordings"})
+    logging: LoggingConfig = field(default_factory=LoggingConfig, metadata={"doc": "logging"})
+    # Where the file was loaded from; relative paths in it resolve against its folder.
+    source_path: Optional[str] = field(default=None, compare=False, metadata={"internal": True})
+
+    def resolve(self, path: Optional[str]) -> Optional[Path]:
+        """Resolve a path from the config file relative to the file's folder."""
+        if path is None:
+            return None
+        p = Path(os.path.expanduser(path))
+        if not p.is_absolute() and self.source_path:
+            p = Path(self.source_path).parent / p
+        return p
+
+
+# --- loading and validation -------------------------------------------------------------
+
+def load_config(path: Optional[Union[str, Path]] = None, text: Optional[str] = None) -> Config:
+    """Load and validate a config file (or YAML text). Raises ConfigError listing every problem."""
+    name = str(path) if path is not None else "<config>"
+    if text is None:
+        if path is None:
+            return Config()
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([Problem(f"cannot read config: {exc.strerror}", file=name,
+                                       hint="pass --config with an existing file")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError([Problem(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=name,
+                                   line=mark.line + 1 if mark else None,
+                                   hint="check indentation and quoting")]) from None
+    problems: List[Problem] = []
+    if node is None:
+        values: Dict[str, Any] = {}
+    else:
+        values = _build(Config, node, "", name, problems)
+    if problems:
+        raise ConfigError(problems)
+    return dataclasses.replace(values_to_config(values), source_path=str(path) if path else None)
+
+
+def values_to_config(values: Dict[str, Any]) -> Config:
+    return Config(**values)
+
+
+def _build(cls: type, node: yaml.Node, prefix: str, file: str, problems: List[Problem]) -> Dict[str, Any]:
+    """Turn a YAML mapping node into constructor arguments for dataclass `cls`."""
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(Problem("expected a mapping of settings", file=file, line=node.start_mark.line + 1,
+                                key=prefix or None))
+        return {}
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    hints = typing.get_type_hints(cls)
+    out: Dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        path = f"{prefix}.{key}" if prefix else str(key)
+        line = key_node.start_mark.line + 1
+        if key not in fields:
+            close = _closest(str(key), list(fields))
+            problems.append(Problem("unknown setting", file=file, line=line, key=path,
+                                    hint=f"did you mean '{close}'?" if close else f"known: {', '.join(fields)}"))
+            continue
+        ftype = hints[key]
+        if dataclasses.is_dataclass(ftype):
+            out[key] = ftype(**_build(ftype, value_node, path, file, problems))
+            continue
+        value = yaml.safe_load(yaml.serialize(value_node))
+        problem = _check(value, ftype, fields[key].metadata)
+        if problem:
+            problems.append(Problem(problem[0], file=file, line=value_node.start_mark.line + 1, key=path,
+                                    hint=problem[1]))
+        else:
+            out[key] = _coerce(value, ftype)
+    return out
+
+
+def _check(value: Any, ftype: Any, meta: Dict[str, Any]) -> Optional[Tuple[str, str]]:
+    """Return (problem, hint) when `value` does not fit the field, else None."""
+    allowed = _types(ftype)
+    if value is None:
+        return None if type(None) in allowed else ("must not be empty", f"give a {_type_names(allowed)}")
+    if not any(_fits(value, t) for t in allowed):
+        return (f"expected {_type_names(allowed)}, got {type(value).__name__} {value!r}",
+                f"write a {_type_names(allowed)}")
+    if "choices" in meta and value not in meta["choices"]:
+        return f"{value!r} is not one of {meta['choices']}", f"use one of: {', '.join(map(str, meta['choices']))}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        lo, hi = meta.get("min"), meta.get("max")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            span = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+            return f"{value} is out of range", f"use a value {span}"
+    return None
+
+
+def _types(ftype: Any) -> Tuple[Any, ...]:
+    if typing.get_origin(ftype) is Union:
+        return tuple(t for arg in typing.get_args(ftype) for t in _types(arg))
+    return (ftype,)
+
+
+def _fits(value: Any, t: Any) -> bool:
+    origin = typing.get_origin(t)
+    if origin in (list, List):
+        (item,) = typing.get_args(t) or (Any,)
+        return isinstance(value, list) and all(item is Any or _fits(v, item) for v in value)
+    if t is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t is type(None):
+        return value is None
+    return isinstance(value, t)
+
+
+def _coerce(value: Any, ftype: Any) -> Any:
+    if isinstance(value, int) and float in _types(ftype) and int not in _types(ftype):
+        return float(value)
+    return value
+
+
+def _type_names(types: Tuple[Any, ...]) -> str:
+    names = []
+    for t in types:
+        if t is type(None):
+            continue
+        origin = typing.get_origin(t)
+        names.append("list" if origin in (list, List) else getattr(t, "__name__", str(t)))
+    return " or ".join(names)
+
+
+def _closest(word: str, options: List[str]) -> Optional[str]:
+    import difflib
+
+    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+# --- documentation ----------------------------------------------------------------------
+
+def reference() -> str:
+    """The configuration reference as a Markdown table, generated from the schema."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    _reference_rows(Config, "", rows)
+    return "\n".join(rows)
+
+
+def _reference_rows(cls: type, prefix: str, rows: List[str]) -> None:
+    instance = cls()
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        path = f"{prefix}{f.name}"
+        value = getattr(instance, f.name)
+        if dataclasses.is_dataclass(value):
+            _reference_rows(type(value), path + ".", rows)
+            continue
+        doc = f.metadata.get("doc", "")
+        if "choices" in f.metadata:
+            doc += f" ({' / '.join(map(str, f.metadata['choices']))})"
+        elif "min" in f.metadata:
+            hi = f.metadata.get("max")
+            doc += f" ({f.metadata['min']} to {hi})" if hi is not None else f" (at least {f.metadata['min']})"
+        default = "" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+        rows.append(f"| `{path}` | `{default}` | {doc} |")
