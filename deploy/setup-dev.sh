@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Prepare a checkout for the demo or the tests: system packages, a venv in .venv, voiced installed
+# editable with the extras given as arguments (e.g. "test,export,mic"). Safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-models-dev}"
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+[ -e /usr/include/portaudio.h ] || need+=(portaudio19-dev)
+python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
+for pkg in ${VOICED_EXTRA_APT:-}; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "installing system packages: ${need[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[${extras}]"

@@ -1,0 +1,1 @@
+"""Speech recognition: Moonshine models run by onnxruntime."""

@@ -1,0 +1,52 @@
+"""onnxruntime session settings shared by every model voiced runs (recogniser and VAD)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How one onnxruntime session uses the CPU."""
+
+    intra_op_threads: int = 1
+    """threads inside one operator (1 to the number of cores)"""
+    inter_op_threads: int = 1
+    """threads across independent operators; 1 with sequential execution"""
+    affinity: Optional[Tuple[int, ...]] = None
+    """cores to pin the intra-op threads to (logical CPU numbers), None leaves it to the OS"""
+    spinning: bool = False
+    """busy-wait between operators: lower latency, but burns a core while idle on a Pi"""
+
+
+def make_session_options(settings: SessionSettings):
+    """Build onnxruntime SessionOptions: sequential execution, full graph optimisation."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = settings.intra_op_threads
+    opts.inter_op_num_threads = settings.inter_op_threads
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    spin = "1" if settings.spinning else "0"
+    opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
+    if settings.affinity and settings.intra_op_threads > 1:
+        affinity = _affinity_entry(settings)
+        if affinity:
+            opts.add_session_config_entry("session.intra_op_thread_affinities", affinity)
+    return opts
+
+
+def _affinity_entry(settings: SessionSettings) -> Optional[str]:
+    """onnxruntime wants one entry per extra intra-op thread (threads - 1), ';'-separated,
+    1-based logical processor ids; the calling thread itself is not pinned."""
+    cores = list(settings.affinity or ())
+    need = settings.intra_op_threads - 1
+    if len(cores) < need:
+        log.warning("affinity %s has fewer cores than %d extra threads; not pinning", cores, need)
+        return None
+    return ";".join(str(c + 1) for c in cores[-need:])
