@@ -15,7 +15,7 @@ fi
 
 bash deploy/setup-dev.sh "$extras"
 voiced=.venv/bin/voiced
-if ! $voiced info --model-check >/dev/null 2>&1; then
+if ! .venv/bin/python -c "from voiced.asr.models import resolve_model; resolve_model()" >/dev/null 2>&1; then
     echo "no speech model installed: fetching the default one"
     $voiced models pull
 fi
