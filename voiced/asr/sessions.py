@@ -50,3 +50,16 @@ def _affinity_entry(settings: SessionSettings) -> Optional[str]:
         log.warning("affinity %s has fewer cores than %d extra threads; not pinning", cores, need)
         return None
     return ";".join(str(c + 1) for c in cores[-need:])
+
+
+def create_session(path, settings: SessionSettings):
+    """An onnxruntime CPU session for one model file; load failures become ModelError."""
+    import onnxruntime as ort
+
+    from voiced.errors import ModelError
+
+    try:
+        return ort.InferenceSession(str(path), make_session_options(settings),
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
+        raise ModelError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from exc

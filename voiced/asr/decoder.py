@@ -1,0 +1,182 @@
+"""Greedy decoding with a key/value cache, for both decoder layouts.
+
+* v1: one merged graph; ``use_cache_branch`` false on the first step (empty past), true later.
+* v2: ``decoder_model`` for the first step, ``decoder_with_past_model`` for later steps.
+
+The cache is passed as onnxruntime OrtValues through IOBinding: the outputs of one step are
+bound as the inputs of the next without a round trip through numpy, and the cross-attention
+(encoder) keys and values, computed once on the first step, stay bound for the whole utterance.
+Which output feeds which past input is worked out from the graphs' own names.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+import numpy as np
+
+from voiced.asr.models import ModelFiles
+from voiced.asr.sessions import SessionSettings, create_session
+from voiced.asr.tokenizer import BOS_ID, EOS_ID
+from voiced.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+_STATES = "encoder_hidden_states"
+_BRANCH = "use_cache_branch"
+_CROSS_MARKERS = (".encoder.", "_encoder_", "encoder_key", "encoder_value", "cross")
+
+
+@dataclass
+class DecodeResult:
+    tokens: List[int] = field(default_factory=list)
+    first_step_ms: float = 0.0
+    later_steps_ms: float = 0.0
+
+    @property
+    def ms_per_token(self) -> float:
+        later = len(self.tokens) - 1
+        return self.later_steps_ms / later if later > 0 else 0.0
+
+
+def past_candidates(output_name: str) -> List[str]:
+    """Names a past input fed by `output_name` may carry, per the known exporters' conventions."""
+    names = [output_name.replace("present", "past_key_values", 1),
+             output_name.replace("present_", "past_", 1),
+             output_name.replace("present", "past", 1)]
+    names += [n + "_orig" for n in names] + [output_name + "_orig"]
+    return [n for n in dict.fromkeys(names) if n != output_name or n.endswith("_orig")]
+
+
+def map_cache(outputs: List[str], past_inputs: List[str], where: str) -> Dict[str, str]:
+    """{past input name: output name that feeds it}; every past input must be fed."""
+    wanted = set(past_inputs)
+    mapping: Dict[str, str] = {}
+    for out in outputs:
+        for cand in past_candidates(out):
+            if cand in wanted:
+                mapping[cand] = out
+                break
+    missing = sorted(wanted - set(mapping))
+    if missing:
+        raise ModelError(f"{where}: no output feeds past input(s) {', '.join(missing[:4])}")
+    return mapping
+
+
+def _is_cross(name: str) -> bool:
+    return any(marker in name for marker in _CROSS_MARKERS)
+
+
+class _Graph:
+    """One decoder session and the roles of its inputs."""
+
+    def __init__(self, session, path):
+        self.session = session
+        self.inputs = {i.name: i for i in session.get_inputs()}
+        self.outputs = [o.name for o in session.get_outputs()]
+        ids = [n for n in self.inputs if n.endswith("input_ids")]
+        if not ids or not self.outputs:
+            raise ModelError(f"{path}: not a Moonshine decoder (inputs: {', '.join(self.inputs)})")
+        self.ids = ids[0]
+        self.past = [n for n in self.inputs if n not in (self.ids, _STATES, _BRANCH)]
+
+    def empty_past(self, name: str) -> np.ndarray:
+        """A zero-length past for the uncached branch of a merged graph: [1, heads, 0, head_dim]."""
+        shape = self.inputs[name].shape
+        dims = [d if isinstance(d, int) else 0 for d in shape]
+        dims[0] = 1
+        return np.zeros(dims, dtype=np.float32)
+
+
+class Decoder:
+    """Greedy decoder for one model; sessions are created once and reused."""
+
+    def __init__(self, files: ModelFiles, settings: SessionSettings):
+        import onnxruntime as ort
+
+        self._ort = ort
+        first = _Graph(create_session(files.decoder, settings), files.decoder)
+        if _STATES not in first.inputs:
+            raise ModelError(f"{files.decoder}: the first decoder step needs an {_STATES} input")
+        if files.layout == "v1":
+            if _BRANCH not in first.inputs:
+                raise ModelError(f"{files.decoder}: merged decoder without a {_BRANCH} input")
+            later = first
+        else:
+            later = _Graph(create_session(files.decoder_with_past, settings), files.decoder_with_past)
+        self.first, self.later = first, later
+        # Which outputs of each step feed which past input of the next (cached) step.
+        self._from_first = map_cache(first.outputs, later.past, str(files.decoder))
+        self._from_later = {p: o for p, o in map_cache(later.outputs + first.outputs, later.past,
+                                                       str(files.decoder_with_past or files.decoder)).items()
+                            if o in later.outputs and not _is_cross(p)}
+        # Past inputs the cached step does not update: the cross-attention cache, kept from step one.
+        self._fixed = [p for p in later.past if p not in self._from_later]
+        self._later_outputs = [o for o in later.outputs if o in self._from_later.values()]
+        self._logits = first.outputs[0]
+        log.debug("decoder cache: %d self-attention entries per step, %d kept from the first step",
+                  len(self._from_later), len(self._fixed))
+
+    def decode(self, states: np.ndarray, max_tokens: int, stop_at_eos: bool = True) -> DecodeResult:
+        """Greedy tokens (without BOS, with EOS when reached) for encoder `states`."""
+        ort = self._ort
+        result = DecodeResult()
+        states_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(states, dtype=np.float32))
+        t0 = time.perf_counter()
+        values = self._first_step(states_value)
+        token = int(np.argmax(values[self._logits].numpy()[0, -1]))
+        result.tokens.append(token)
+        result.first_step_ms = (time.perf_counter() - t0) * 1000.0
+        eos = EOS_ID if stop_at_eos else -1
+        if token == eos or max_tokens <= 1:
+            return result
+        binding = self.later.session.io_binding()
+        if _STATES in self.later.inputs:
+            binding.bind_ortvalue_input(_STATES, states_value)
+        if _BRANCH in self.later.inputs:
+            binding.bind_cpu_input(_BRANCH, np.array([True]))
+        for name in self._fixed:
+            binding.bind_ortvalue_input(name, values[self._from_first[name]])
+        cache = {p: values[self._from_first[p]] for p in self._from_later}
+        ids = np.zeros((1, 1), dtype=np.int64)
+        t1 = time.perf_counter()
+        while len(result.tokens) < max_tokens and token != eos:
+            ids[0, 0] = token
+            binding.bind_cpu_input(self.later.ids, ids)
+            for past, value in cache.items():
+                binding.bind_ortvalue_input(past, value)
+            binding.clear_binding_outputs()
+            binding.bind_output(self._logits)
+            for out in self._later_outputs:
+                binding.bind_output(out)
+            self.later.session.run_with_iobinding(binding)
+            got = dict(zip([self._logits] + self._later_outputs, binding.get_outputs()))
+            token = int(np.argmax(got[self._logits].numpy()[0, -1]))
+            result.tokens.append(token)
+            cache = {p: got[o] for p, o in self._from_later.items()}
+        result.later_steps_ms = (time.perf_counter() - t1) * 1000.0
+        return result
+
+    def _first_step(self, states_value) -> Dict[str, object]:
+        graph = self.first
+        binding = graph.session.io_binding()
+        binding.bind_cpu_input(graph.ids, np.array([[BOS_ID]], dtype=np.int64))
+        binding.bind_ortvalue_input(_STATES, states_value)
+        if _BRANCH in graph.inputs:
+            binding.bind_cpu_input(_BRANCH, np.array([False]))
+        for name in graph.past:
+            binding.bind_cpu_input(name, graph.empty_past(name))
+        wanted = [self._logits] + sorted(set(self._from_first.values()))
+        for out in wanted:
+            binding.bind_output(out)
+        graph.session.run_with_iobinding(binding)
+        return dict(zip(wanted, binding.get_outputs()))
+
+    def warm(self, states: np.ndarray, steps: int = 4) -> None:
+        """Run the first step and a few cached steps so onnxruntime allocates and plans them."""
+        self.decode(states, max_tokens=steps, stop_at_eos=False)
+
+    def budget(self, audio_s: float, tokens_per_second: float) -> int:
+        return max(2, int(np.ceil(audio_s * tokens_per_second)))

@@ -1,0 +1,121 @@
+"""Speech to text for one utterance at a time: feed audio as it arrives, then finalize."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Union
+
+import numpy as np
+
+from voiced.asr.decoder import Decoder
+from voiced.asr.encoder import Encoder, IncrementalEncoder, WholeEncoder
+from voiced.asr.geometry import describe, geometry_from_config
+from voiced.asr.models import ModelFiles
+from voiced.asr.sessions import SessionSettings
+from voiced.asr.tokenizer import EOS_ID, Tokenizer
+from voiced.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+WARM_LENGTHS_S = (0.5, 1.0, 2.0)
+"""audio lengths run through every session at load: onnxruntime plans per shape, and the
+first runs of the cold base-en decoder took ~0.9 s per step against ~65 ms warm"""
+
+
+@dataclass
+class Transcript:
+    text: str
+    tokens: List[int] = field(default_factory=list)
+    """token ids without BOS and EOS"""
+    timings: Dict[str, float] = field(default_factory=dict)
+    """milliseconds: encode (all encoder work), finalize_encode (the part done in finalize),
+    first_step, per_token, decode, total (finalize latency); and n_tokens"""
+    audio_s: float = 0.0
+
+
+class Transcriber:
+    """One recogniser: sessions are created and warmed once, then reused for every utterance.
+
+    Not thread-safe: one utterance at a time, fed from one thread.
+    """
+
+    def __init__(self, files: ModelFiles, settings: SessionSettings = SessionSettings(),
+                 max_tokens_per_second: float = 6.5, encode_interval_s: float = 1.0, warm: bool = True):
+        self.files = files
+        self.max_tokens_per_second = max_tokens_per_second
+        self.tokenizer = Tokenizer(files.tokenizer)
+        self.geometry = None
+        if files.layout == "v2":
+            self.geometry = geometry_from_config(files.config)
+            encoder = Encoder(files.encoder, settings, self.geometry.frame_samples)
+            self.encoding: Union[IncrementalEncoder, WholeEncoder] = IncrementalEncoder(
+                encoder, self.geometry, encode_interval_s)
+            log.info("incremental encoding: %s; encodes every %.2f s of new speech, %.1f s of audio "
+                     "encoded per second of speech", describe(self.geometry)[0],
+                     encode_interval_s, self.encoding.load_per_second())
+        else:
+            encoder = Encoder(files.encoder, settings)
+            self.encoding = WholeEncoder(encoder, SAMPLE_RATE)
+        self.decoder = Decoder(files, settings)
+        if warm:
+            self.warm()
+
+    def warm(self) -> None:
+        """Run every session (encoder, each decoder branch) at a few lengths."""
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(0)
+        for seconds in WARM_LENGTHS_S:
+            n = int(seconds * SAMPLE_RATE)
+            states = self.encoding.encoder.encode((rng.standard_normal(n) * 0.01).astype(np.float32))
+            if self.geometry is not None and states.shape[1] != self.geometry.frames_for(n):
+                raise ModelError(
+                    f"{self.files.encoder}: {states.shape[1]} frames for {n} samples, expected "
+                    f"{self.geometry.frames_for(n)}; the encoder front end is not the Moonshine streaming one")
+            self.decoder.warm(states)
+        log.info("warmed %s in %.0f ms", self.files.name, (time.perf_counter() - t0) * 1000.0)
+
+    @property
+    def audio_s(self) -> float:
+        return self.encoding.samples / SAMPLE_RATE
+
+    def reset(self) -> None:
+        """Forget the current utterance."""
+        self.encoding.reset()
+
+    def feed(self, chunk: np.ndarray) -> None:
+        """Add float32 16 kHz mono audio; a v2 model encodes finished stretches as they come."""
+        self.encoding.feed(chunk)
+
+    def encoder_states(self) -> np.ndarray:
+        """Encoder hidden states [1, frames, width] of the utterance fed so far."""
+        return self.encoding.states()
+
+    def finalize(self) -> Transcript:
+        """Transcribe everything fed since the last reset (the utterance is kept until reset)."""
+        t0 = time.perf_counter()
+        before = self.encoding.stats.ms
+        states = self.encoder_states()
+        timings = {"finalize_encode": self.encoding.stats.ms - before}
+        audio_s = self.audio_s
+        result = self.decoder.decode(states, self.decoder.budget(audio_s, self.max_tokens_per_second))
+        tokens = [t for t in result.tokens if t != EOS_ID]
+        timings.update(
+            encode=self.encoding.stats.ms,
+            encode_calls=float(self.encoding.stats.calls),
+            first_step=result.first_step_ms,
+            per_token=result.ms_per_token,
+            decode=result.first_step_ms + result.later_steps_ms,
+            n_tokens=float(len(result.tokens)),
+            total=(time.perf_counter() - t0) * 1000.0,
+        )
+        text = self.tokenizer.decode(tokens)
+        log.debug("transcript %r (%.2f s audio, %s)", text, audio_s, timings)
+        return Transcript(text=text, tokens=tokens, timings=timings, audio_s=audio_s)
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        """One-shot: reset, feed all of `audio`, finalize."""
+        self.reset()
+        self.encoding.feed(audio, advance=False)  # the whole utterance is here: one encode
+        return self.finalize()

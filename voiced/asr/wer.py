@@ -1,0 +1,74 @@
+"""Word error rate with the text normalisation used for the speech corpus.
+
+References mix styles (LibriSpeech upper case without punctuation, "set a timer for 3 hours",
+single letters like "a"), so both sides are normalised before scoring: lower case, digits
+spelled out as words, punctuation dropped (apostrophes inside words kept, hyphens split words).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, List, Sequence, Tuple
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+         "fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((1_000_000_000, "billion"), (1_000_000, "million"), (1000, "thousand"), (100, "hundred"))
+
+
+def number_words(n: int) -> str:
+    """Spell a non-negative integer: 310 -> "three hundred ten"."""
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (f" {_ONES[ones]}" if ones else "")
+    for value, name in _SCALES:
+        if n >= value:
+            high, rest = divmod(n, value)
+            return f"{number_words(high)} {name}" + (f" {number_words(rest)}" if rest else "")
+    raise AssertionError("unreachable")
+
+
+def normalize(text: str) -> str:
+    """Lower case, numbers as words, no punctuation, single spaces."""
+    text = text.lower().replace("%", " percent ")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
+    text = re.sub(r"\d+", lambda m: f" {number_words(int(m.group()))} ", text)
+    text = re.sub(r"[-‐–—_/:]", " ", text)
+    text = re.sub(r"[^\w\s']", "", text)
+    text = re.sub(r"(?<!\w)'|'(?!\w)", "", text)  # quotes, but not the apostrophe in "it's"
+    return " ".join(text.split())
+
+
+def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
+    """Levenshtein distance between two word sequences (substitutions, insertions, deletions)."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+@dataclass(frozen=True)
+class WerResult:
+    errors: int
+    words: int
+
+    @property
+    def wer(self) -> float:
+        return self.errors / self.words if self.words else 0.0
+
+
+def word_errors(reference: str, hypothesis: str) -> WerResult:
+    """Errors and reference length for one utterance, after normalising both."""
+    ref = normalize(reference).split()
+    return WerResult(edit_distance(ref, normalize(hypothesis).split()), len(ref))
+
+
+def corpus_wer(pairs: Iterable[Tuple[str, str]]) -> WerResult:
+    """Total errors over total reference words for (reference, hypothesis) pairs."""
+    results: List[WerResult] = [word_errors(ref, hyp) for ref, hyp in pairs]
+    return WerResult(sum(r.errors for r in results), sum(r.words for r in results))
