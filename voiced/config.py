@@ -104,8 +104,9 @@ class RescoringConfig:
         0.9, "mode uncertain: rescore matches whose confidence is below this, and every rejection (0-1)",
         min=0.0, max=1.0)
     max_gap: float = setting(
-        0.5, "not recognized when the free transcription scores more than this above the best "
-        "grammar sentence (nats per token)", min=0.0, max=20.0)
+        2.0, "not recognized when the free transcription scores more than this above the best "
+        "grammar sentence (nats per token; calibrated: commands that were right scored within 1.8, "
+        "out-of-grammar speech 3.4 or more)", min=0.0, max=20.0)
     length_alpha: float = setting(
         1.0, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
 
@@ -232,7 +233,7 @@ def _build(cls: type, node: yaml.Node, prefix: str, file: str, problems: List[Pr
         if dataclasses.is_dataclass(ftype):
             out[key] = ftype(**_build(ftype, value_node, path, file, problems))
             continue
-        value = yaml.safe_load(yaml.serialize(value_node))
+        value = yaml.SafeLoader("").construct_object(value_node, deep=True)
         problem = _check(value, ftype, fields[key].metadata)
         if problem:
             problems.append(Problem(problem[0], file=file, line=value_node.start_mark.line + 1, key=path,
