@@ -34,7 +34,8 @@ class Notifier:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
                 sock.connect(self._address)
-                sock.sendall("\n".join(lines).encode("utf-8"))
+                # Never block the caller (the processing loop) on a listener that stopped reading.
+                sock.send("\n".join(lines).encode("utf-8"), socket.MSG_DONTWAIT)
             return True
         except OSError as exc:
             log.warning("sd_notify to %s failed: %s", self._address.lstrip("\0"), exc)

@@ -1,0 +1,57 @@
+"""`voiced run`: the service itself (what systemd starts)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+DEFAULT_CONFIG = Path("/etc/voiced/voiced.yaml")
+
+
+def register(sub) -> None:
+    run = sub.add_parser("run", help="run the daemon: listen, recognise, publish to MQTT")
+    run.add_argument("--config", type=Path,
+                     help=f"config file (default: $VOICED_CONFIG, else {DEFAULT_CONFIG} when it exists)")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--file", type=Path, metavar="WAV", help="play this WAV file instead of the microphone")
+    source.add_argument("--stdin", action="store_true", help="read raw PCM from stdin (see audio.stdin_format)")
+    source.add_argument("--mic", action="store_true", help="listen to the microphone (overrides the config)")
+    run.add_argument("--fast", action="store_true", help="with --file: play as fast as possible, not in real time")
+    run.add_argument("--model", type=Path, metavar="DIR", help="speech model directory (overrides model.path)")
+    run.set_defaults(func=cmd_run)
+
+
+def _config_path(given: Optional[Path]) -> Optional[Path]:
+    if given is not None:
+        return given
+    env = os.environ.get("VOICED_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from voiced.config import Config
+    from voiced.daemon import run_daemon
+
+    def override(config: Config) -> Config:
+        audio = config.audio
+        if args.file is not None:
+            audio = dataclasses.replace(audio, source="file", file=str(args.file.resolve()))
+        elif args.stdin:
+            audio = dataclasses.replace(audio, source="stdin")
+        elif args.mic:
+            audio = dataclasses.replace(audio, source="mic")
+        if args.fast:
+            audio = dataclasses.replace(audio, realtime=False)
+        model = config.model
+        if args.model is not None:
+            model = dataclasses.replace(model, path=str(args.model.resolve()))
+        if not args.verbose:  # -v on the command line wins over logging.level
+            logging.getLogger().setLevel(config.logging.level)
+        return dataclasses.replace(config, audio=audio, model=model)
+
+    return run_daemon(_config_path(args.config), override)

@@ -1,0 +1,304 @@
+"""`voiced run`: the daemon, wired top-down.
+
+    audio source ──(capture thread)──▶ bounded queue ──(processing thread)──▶
+        Silero VAD + endpointer ─▶ transcriber ─▶ matcher ─▶ publisher ──(MQTT network thread)──▶ broker
+
+The capture thread only moves audio blocks into the queue. Every ONNX call (VAD and
+recogniser) runs on the processing thread. The MQTT thread belongs to paho and only sends,
+receives and flips the `listening` flag. The main thread loads everything, sends sd_notify
+READY=1, then waits for signals: SIGTERM/SIGINT stop it cleanly, SIGHUP reloads the grammar
+and the settings that can change live.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Tuple
+
+from voiced.audio import SAMPLE_RATE
+from voiced.config import Config, load_config
+from voiced.endpoint import SPEECH_END, SPEECH_START
+from voiced.errors import BrokerError, ConfigError, GrammarError, Problem, VoicedError
+from voiced.notify import Notifier, watchdog_interval_s
+
+log = logging.getLogger(__name__)
+
+QUEUE_SECONDS = 10.0  # audio the capture thread may run ahead of processing before it waits
+STOP_TIMEOUT_S = 8.0  # processing must finish the utterance in flight within this at shutdown
+_END = None  # queue sentinel: the source has no more audio
+
+# Sections whose changes need a restart; everything else applies on SIGHUP.
+RESTART_SECTIONS = ("site_id", "audio", "vad", "model", "mqtt")
+
+
+def load_matcher(config: Config) -> Tuple[Any, Any]:
+    """The grammar named by config.grammar.paths and a matcher for it; GrammarError lists every problem."""
+    from voiced.grammar.loader import load_grammar
+    from voiced.grammar.matcher import Matcher
+
+    grammar = load_grammar([config.resolve(p) for p in config.grammar.paths])
+    return grammar, Matcher(grammar, threshold=config.grammar.threshold, tie_margin=config.grammar.tie_margin)
+
+
+def make_recorder(config: Config):
+    if not config.debug.recordings_dir:
+        return None
+    from voiced.recorder import Recorder
+
+    return Recorder(config.resolve(config.debug.recordings_dir), config.debug.max_recordings)
+
+
+class Daemon:
+    """One run of the service. `reload_config` re-reads the config (with the same CLI overrides)."""
+
+    def __init__(self, config: Config, reload_config: Optional[Callable[[], Config]] = None,
+                 notifier: Optional[Notifier] = None, stdin=None):
+        self.config = config
+        self._reload_config = reload_config
+        self.notifier = notifier or Notifier()
+        self._stdin = stdin
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._done = threading.Event()
+        self._listening = threading.Event()
+        self._listening.set()
+        self._failure: Optional[BaseException] = None
+        self.link: Any = None
+        self._watchdog_s = watchdog_interval_s() or 10.0
+        self._last_ping = 0.0
+
+    # --- start ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load and warm everything, connect, open the source, start the threads, then READY=1."""
+        from voiced.asr.models import resolve_model
+        from voiced.asr.transcriber import Transcriber
+        from voiced.audio.sources import open_source
+        from voiced.endpoint import Endpointer
+        from voiced.paths import models_dir
+        from voiced.pipeline import UtteranceProcessor
+        from voiced.publisher import Publisher, open_link, topics_for
+        from voiced.threads import plan_for_config
+        from voiced.vad import SileroVad
+
+        cfg = self.config
+        self.notifier.status("loading grammar")
+        self.grammar, matcher = load_matcher(cfg)
+        self.link = open_link(cfg)
+        self.publisher = Publisher(self.link, topics_for(cfg), cfg.mqtt, cfg.site_id, on_listen=self._set_listening)
+        self.publisher.set_grammar(self.grammar)
+        try:
+            self.link.start()
+        except BrokerError as exc:  # credentials or TLS: a restart cannot fix it
+            raise ConfigError([Problem(str(exc), file=cfg.source_path, key="mqtt")]) from None
+
+        self.notifier.status("loading models")
+        _, plan = plan_for_config(cfg.model)
+        files = resolve_model(cfg.resolve(cfg.model.path), models_dir())
+        transcriber = Transcriber(files, plan.asr, cfg.model.max_tokens_per_second)  # warms its sessions
+        vad = SileroVad(cfg.resolve(cfg.vad.model), threads=plan.vad.intra_op_threads)
+        self.endpointer = Endpointer(cfg.vad, vad)
+        self.processor = UtteranceProcessor(transcriber, matcher, self.publisher.publish, make_recorder(cfg))
+
+        self.source = open_source(cfg.audio, stdin=self._stdin,
+                                  base_dir=Path(cfg.source_path).parent if cfg.source_path else None)
+        chunk_s = cfg.audio.chunk_ms / 1000.0
+        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=max(8, int(QUEUE_SECONDS / chunk_s)))
+        self._threads = [threading.Thread(target=self._capture, name="capture", daemon=True),
+                         threading.Thread(target=self._process, name="processing", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+        self.notifier.ready(f"listening ({cfg.audio.source}, model {files.name}, site {cfg.site_id})")
+        log.info("ready: listening on %s, model %s, %d intents", cfg.audio.source, files.name,
+                 len(self.grammar.intent_names()))
+
+    # --- main thread --------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start, serve until stopped or the input ends, shut down. Returns the exit code."""
+        self._install_signals()
+        try:
+            self.start()
+        except BaseException:
+            if self.link is not None:
+                self.link.close(wait_s=0)  # retained offline now, not only via the Last Will
+            raise
+        while not self._done.wait(0.2):
+            if self._stop.is_set():
+                break
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+        return self.shutdown()
+
+    def _install_signals(self) -> None:
+        def stop(signum, frame):
+            self._stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, lambda signum, frame: self._reload.set())
+
+    def stop(self) -> None:
+        """Ask the daemon to stop (what SIGTERM does); safe from any thread."""
+        self._stop.set()
+
+    def reload(self) -> bool:
+        """Re-read config and grammar; on any error keep the old ones and log every problem."""
+        self.notifier.notify("RELOADING=1", "STATUS=reloading grammar")
+        try:
+            new = self._reload_config() if self._reload_config else self.config
+            grammar, matcher = load_matcher(new)
+        except (ConfigError, GrammarError) as exc:
+            for problem in exc.problems:
+                log.error("reload: %s", problem)
+            log.error("reload failed (%d problems); still using the previous grammar and settings",
+                      len(exc.problems))
+            self.notifier.notify("READY=1", "STATUS=listening (last reload failed, see the log)")
+            return False
+        changed = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(self.config, name)]
+        if changed:
+            log.warning("changes to %s take effect after a restart", ", ".join(changed))
+        self.processor.matcher = matcher  # one attribute swap: the next utterance uses it
+        self.processor.recorder = make_recorder(new)
+        self.grammar = grammar
+        self.publisher.set_grammar(grammar)
+        logging.getLogger().setLevel(new.logging.level)
+        self.config = dataclasses.replace(new, **{name: getattr(self.config, name) for name in RESTART_SECTIONS})
+        log.info("reloaded: %d intents", len(grammar.intent_names()))
+        self.notifier.notify("READY=1", "STATUS=listening (reloaded)")
+        return True
+
+    def shutdown(self) -> int:
+        """Stop intake, finish the utterance in flight, publish offline, disconnect."""
+        self._stop.set()
+        self.notifier.stopping("finishing the last utterance")
+        self.source.stop()
+        processing = self._threads[1]
+        processing.join(STOP_TIMEOUT_S)
+        if processing.is_alive():
+            log.error("processing did not finish within %.0f s; exiting anyway", STOP_TIMEOUT_S)
+        self.link.close(wait_s=3.0)
+        self.source.close()
+        self._threads[0].join(1.0)
+        self.capture_stuck = self._threads[0].is_alive()
+        if self._failure is not None:
+            log.error("stopped after an error: %s", self._failure)
+            return 1
+        log.info("stopped: %d utterances", self.processor.completed)
+        return 0
+
+    # --- MQTT thread ----------------------------------------------------------------------
+
+    def _set_listening(self, on: bool) -> None:
+        # Only flips a flag: the processing thread notices and resets its state itself.
+        (self._listening.set if on else self._listening.clear)()
+
+    # --- capture thread -------------------------------------------------------------------
+
+    def _capture(self) -> None:
+        try:
+            for block in self.source.chunks():
+                if not self._put(block):
+                    return
+        except VoicedError as exc:
+            log.error("audio input failed: %s", exc)
+            self._failure = exc
+        except Exception as exc:  # noqa: BLE001 - report any capture crash, then stop cleanly
+            log.exception("audio capture crashed")
+            self._failure = exc
+        self._put(_END)
+
+    def _put(self, item: Any) -> bool:
+        """Wait for room (back-pressure, so no audio is lost) unless processing has ended."""
+        while not self._done.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    # --- processing thread ----------------------------------------------------------------
+
+    def _process(self) -> None:
+        try:
+            self._process_loop()
+        except Exception as exc:  # noqa: BLE001 - the main thread turns this into exit code 1
+            log.exception("processing crashed")
+            self._failure = exc
+        finally:
+            self._done.set()
+
+    def _handle(self, event: Any) -> None:
+        self.processor.handle(event)
+        if event.kind == SPEECH_START:
+            self.notifier.status("hearing speech")
+        elif event.kind == SPEECH_END:
+            self.notifier.status("listening")
+
+    def _process_loop(self) -> None:
+        feed, handle = self.endpointer.feed, self._handle
+        listening = True
+        started = False
+        while True:
+            try:
+                block = self._queue.get(timeout=0.2 if self._stop.is_set() else min(1.0, self._watchdog_s))
+            except queue.Empty:
+                if self._stop.is_set():  # intake stopped and drained (a blocked reader never sends _END)
+                    break
+                self._heartbeat()
+                continue
+            self._heartbeat()
+            if block is _END:
+                break
+            if not started:
+                self.processor.stream_started(time.time() - len(block) / SAMPLE_RATE)
+                started = True
+            if listening != self._listening.is_set():
+                listening = not listening
+                if not listening:  # muted: forget any half-heard utterance
+                    self.endpointer.reset()
+                    self.processor.abandon()
+            if listening:
+                for event in feed(block):
+                    handle(event)
+        events: List[Any] = self.endpointer.flush() if listening else []
+        for event in events:  # closes the utterance in flight at shutdown or end of input
+            handle(event)
+
+    def _heartbeat(self) -> None:
+        """WATCHDOG=1 while this loop turns and the MQTT thread lives; otherwise systemd restarts us."""
+        now = time.monotonic()
+        if now - self._last_ping < self._watchdog_s:
+            return
+        self._last_ping = now
+        if self.link.alive():
+            self.notifier.watchdog()
+        else:
+            log.error("MQTT network thread is not running; withholding the watchdog ping")
+
+
+def run_daemon(config_path: Optional[Path], override: Callable[[Config], Config] = lambda c: c,
+               stdin=None) -> int:
+    """Load the config, apply command-line overrides, run until stopped."""
+    def load() -> Config:
+        return override(load_config(config_path) if config_path else Config())
+
+    daemon = Daemon(load(), reload_config=load, stdin=stdin)
+    code = daemon.run()
+    if getattr(daemon, "capture_stuck", False):
+        # The capture thread is blocked in a read that stop() cannot interrupt (an idle pipe).
+        # Everything is published and closed; leave now instead of hanging in interpreter
+        # shutdown, which would wait on that reader's lock.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code

@@ -1,0 +1,196 @@
+"""Topic names and JSON payloads: voiced's own, Hermes (Rhasspy) and Home Assistant discovery.
+
+Pure functions of an utterance and its match, so each format is easy to test and to read.
+The match result is the grammar matcher's MatchResult (intent, confidence, slots of
+SlotMatch(value, raw, confidence), text, alternatives).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional
+
+from voiced import __version__
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One stretch of speech as heard: where it was in the stream and how long each step took."""
+
+    id: str
+    text: str
+    start_s: float  # seconds since the audio stream started
+    end_s: float
+    started_at: float = field(default_factory=time.time)  # wall clock (Unix seconds) at speech start
+    latency_ms: Dict[str, float] = field(default_factory=dict)  # e.g. asr, match, total (end of speech → result)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Every topic voiced uses for one site."""
+
+    prefix: str
+    site: str
+    discovery_prefix: str = "homeassistant"
+
+    def _t(self, *parts: str) -> str:
+        return "/".join((self.prefix, self.site) + parts)
+
+    def intent(self, name: str) -> str:
+        return self._t("intent", name)
+
+    @property
+    def not_recognized(self) -> str:
+        return self._t("not_recognized")
+
+    @property
+    def transcript(self) -> str:
+        return self._t("transcript")
+
+    @property
+    def status(self) -> str:
+        return self._t("status")
+
+    @property
+    def listen(self) -> str:
+        return self._t("listen")
+
+    @property
+    def listen_set(self) -> str:
+        return self._t("listen", "set")
+
+    @property
+    def event(self) -> str:
+        """Home Assistant event entity state topic."""
+        return self._t("event")
+
+    @property
+    def discovery(self) -> str:
+        return f"{self.discovery_prefix}/event/voiced_{_object_id(self.site)}/intent/config"
+
+    @property
+    def ha_status(self) -> str:
+        return f"{self.discovery_prefix}/status"
+
+
+def _object_id(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower())
+
+
+def dumps(data: Dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _slots(result: Any) -> Dict[str, Dict[str, Any]]:
+    return {name: {"value": slot.value, "raw": slot.raw, "confidence": round(float(slot.confidence), 3)}
+            for name, slot in (result.slots or {}).items()}
+
+
+def _common(utt: Utterance, site_id: str) -> Dict[str, Any]:
+    return {
+        "text": utt.text,
+        "site_id": site_id,
+        "utterance_id": utt.id,
+        "start_s": round(utt.start_s, 3),
+        "end_s": round(utt.end_s, 3),
+        "started_at": round(utt.started_at, 3),
+        "latency_ms": {k: round(v, 1) for k, v in utt.latency_ms.items()},
+    }
+
+
+def intent_payload(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
+    return {"intent": result.intent, "confidence": round(float(result.confidence), 3),
+            "slots": _slots(result), **_common(utt, site_id)}
+
+
+def guesses(result: Any, limit: int = 3) -> List[Dict[str, Any]]:
+    """The matcher's best candidates as dicts: intent, confidence, slots."""
+    if hasattr(result, "to_dict"):
+        return list(result.to_dict().get("alternatives") or [])[:limit]
+    return []
+
+
+def not_recognized_payload(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
+    return {"guesses": guesses(result), **_common(utt, site_id)}
+
+
+def transcript_payload(utt: Utterance, site_id: str) -> Dict[str, Any]:
+    return _common(utt, site_id)
+
+
+def event_payload(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
+    """Home Assistant event entity: `event_type` plus attributes."""
+    return {"event_type": result.intent, "confidence": round(float(result.confidence), 3),
+            "slots": {name: slot.value for name, slot in (result.slots or {}).items()},
+            "text": utt.text, "site_id": site_id}
+
+
+# --- Hermes (Rhasspy) --------------------------------------------------------------------
+
+HERMES_NOT_RECOGNIZED = "hermes/nlu/intentNotRecognized"
+HERMES_TEXT_CAPTURED = "hermes/asr/textCaptured"
+
+
+def hermes_intent_topic(name: str) -> str:
+    return f"hermes/intent/{name}"
+
+
+def _hermes_slots(result: Any, text: str) -> List[Dict[str, Any]]:
+    slots = []
+    lowered = text.lower()
+    for name, slot in (result.slots or {}).items():
+        raw = str(slot.raw)
+        start = lowered.find(raw.lower()) if raw else -1
+        start = max(start, 0)
+        slots.append({"entity": name, "slotName": name, "rawValue": raw,
+                      "value": {"kind": "Unknown", "value": slot.value},
+                      "confidence": round(float(slot.confidence), 3),
+                      "range": {"start": start, "end": start + len(raw)}})
+    return slots
+
+
+def hermes_intent(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
+    return {"input": utt.text, "rawInput": utt.text,
+            "intent": {"intentName": result.intent, "confidenceScore": round(float(result.confidence), 3)},
+            "slots": _hermes_slots(result, utt.text), "siteId": site_id, "sessionId": utt.id, "id": utt.id,
+            "customData": None, "asrTokens": [], "asrConfidence": None, "wakewordId": None, "lang": None}
+
+
+def hermes_not_recognized(utt: Utterance, site_id: str) -> Dict[str, Any]:
+    return {"input": utt.text, "siteId": site_id, "sessionId": utt.id, "id": utt.id, "customData": None}
+
+
+def hermes_text_captured(utt: Utterance, site_id: str) -> Dict[str, Any]:
+    return {"text": utt.text, "likelihood": 1.0, "seconds": round(utt.end_s - utt.start_s, 3),
+            "siteId": site_id, "sessionId": utt.id, "wakewordId": None, "asrTokens": [], "lang": None}
+
+
+# --- Home Assistant discovery -------------------------------------------------------------
+
+def ha_discovery(topics: Topics, intent_names: Iterable[str]) -> Dict[str, Any]:
+    """Config for one `event` entity per site whose event types are the grammar's intents."""
+    oid = _object_id(topics.site)
+    return {
+        "name": "Voice command",
+        "unique_id": f"voiced_{oid}_intent",
+        "object_id": f"voiced_{oid}_intent",
+        "state_topic": topics.event,
+        "event_types": sorted(intent_names),
+        "availability_topic": topics.status,
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "qos": 1,
+        "device": {"identifiers": [f"voiced_{oid}"], "name": f"voiced {topics.site}",
+                   "manufacturer": "voiced", "model": "voice command satellite", "sw_version": __version__},
+    }
+
+
+def parse_switch(payload: bytes) -> Optional[bool]:
+    """`on`/`off` (also true/false, 1/0, yes/no) as a bool; None when it is neither."""
+    word = payload.decode("utf-8", "replace").strip().lower()
+    if word in ("on", "true", "1", "yes"):
+        return True
+    if word in ("off", "false", "0", "no"):
+        return False
+    return None

@@ -1,0 +1,172 @@
+"""The last pipeline stage: turn a match into MQTT messages, and take `listen` commands back.
+
+It decides what goes where (intent, not_recognized, transcript, Hermes, Home Assistant,
+per-intent actions); MqttLink (voiced.mqtt) makes sure it arrives.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Any, Callable, Dict, List, Optional, TextIO, Union
+
+from voiced import payloads
+from voiced.config import Config, MqttConfig
+from voiced.mqtt import MqttLink, read_password, tls_paths
+from voiced.payloads import Topics, Utterance, dumps
+
+log = logging.getLogger(__name__)
+
+
+class StdoutLink:
+    """Stands in for the broker when mqtt.enabled is false: one `topic payload` line per message."""
+
+    status_topic = ""
+    connected = True
+
+    def __init__(self, stream: Optional[TextIO] = None):
+        self._stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def publish(self, topic: str, payload: Union[str, bytes], retain: bool = False) -> None:
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        with self._lock:
+            print(f"{topic} {text}", file=self._stream, flush=True)
+
+    def publish_now(self, topic: str, payload: Union[str, bytes], retain: bool = True) -> None:
+        pass  # retained state has no meaning without a broker
+
+    def subscribe(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
+        pass
+
+    def on_connect(self, hook: Callable[[], None]) -> None:
+        pass
+
+    def start(self, wait_s: float = 5.0) -> None:
+        pass
+
+    def alive(self) -> bool:
+        return True
+
+    def pending(self) -> int:
+        return 0
+
+    def close(self, wait_s: float = 2.0) -> None:
+        pass
+
+
+def open_link(config: Config) -> Union[MqttLink, StdoutLink]:
+    """The broker connection described by config.mqtt (not started yet)."""
+    mqtt = config.mqtt
+    if not mqtt.enabled:
+        return StdoutLink()
+    topics = topics_for(config)
+    return MqttLink(mqtt, client_id=mqtt.client_id or f"voiced-{config.site_id}", status_topic=topics.status,
+                    password=read_password(mqtt, config.resolve), tls_paths=tls_paths(mqtt, config.resolve))
+
+
+def topics_for(config: Config) -> Topics:
+    return Topics(config.mqtt.topic_prefix, config.site_id, config.mqtt.discovery_prefix)
+
+
+class Publisher:
+    """Publishes results for one site; calls on_listen(bool) when `listen/set` arrives."""
+
+    def __init__(self, link: Any, topics: Topics, config: MqttConfig, site_id: str,
+                 on_listen: Optional[Callable[[bool], None]] = None):
+        self._link = link
+        self._topics = topics
+        self._config = config
+        self._site = site_id
+        self._on_listen = on_listen
+        self._listening = True
+        self._grammar: Any = None
+        link.on_connect(self._publish_state)
+        link.subscribe(topics.listen_set, self._handle_listen_set)
+        if config.ha_discovery:
+            link.subscribe(topics.ha_status, self._handle_ha_status)
+
+    def set_grammar(self, grammar: Any) -> None:
+        """Use this grammar's actions and intent names (after start and on every reload)."""
+        self._grammar = grammar
+        if self._config.ha_discovery and getattr(self._link, "connected", False):
+            self._publish_discovery()
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    def set_listening(self, on: bool) -> None:
+        self._listening = on
+        self._link.publish_now(self._topics.listen, "on" if on else "off", retain=True)
+
+    def publish(self, utt: Utterance, result: Any) -> List[str]:
+        """Publish everything one utterance produces; returns the topics, in order."""
+        sent: List[str] = []
+
+        def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False) -> None:
+            self._link.publish(topic, data if isinstance(data, str) else dumps(data), retain=retain)
+            sent.append(topic)
+
+        if self._config.publish_transcript:
+            send(self._topics.transcript, payloads.transcript_payload(utt, self._site))
+        if self._config.hermes:
+            send(payloads.HERMES_TEXT_CAPTURED, payloads.hermes_text_captured(utt, self._site))
+        if result is not None and result.recognized:
+            send(self._topics.intent(result.intent), payloads.intent_payload(utt, result, self._site))
+            if self._config.hermes:
+                send(payloads.hermes_intent_topic(result.intent), payloads.hermes_intent(utt, result, self._site))
+            if self._config.ha_discovery:
+                send(self._topics.event, payloads.event_payload(utt, result, self._site))
+            for topic, payload, retain in self._actions(result):
+                send(topic, payload, retain)
+        else:
+            send(self._topics.not_recognized, payloads.not_recognized_payload(utt, result, self._site))
+            if self._config.hermes:
+                send(payloads.HERMES_NOT_RECOGNIZED, payloads.hermes_not_recognized(utt, self._site))
+        return sent
+
+    def _actions(self, result: Any) -> List[tuple]:
+        intent = getattr(self._grammar, "intents", {}).get(result.intent) if self._grammar else None
+        action = getattr(intent, "action", None)
+        if not action:
+            return []
+        from voiced.grammar.actions import render_action
+
+        rendered = []
+        for one in action if isinstance(action, list) else [action]:
+            try:
+                topic, payload = render_action(one, result)
+            except Exception as exc:  # noqa: BLE001 - a bad template must not lose the intent itself
+                log.error("action of intent %s failed: %s", result.intent, exc)
+                continue
+            # Actions always go out at QoS 1 through the outbox (at least once, never lost).
+            rendered.append((topic, payload, bool(getattr(one, "retain", False))))
+        return rendered
+
+    # --- network-thread handlers --------------------------------------------------------
+
+    def _publish_state(self) -> None:
+        self._link.publish_now(self._topics.listen, "on" if self._listening else "off", retain=True)
+        if self._config.ha_discovery:
+            self._publish_discovery()
+
+    def _publish_discovery(self) -> None:
+        if self._grammar is None:
+            return
+        config = payloads.ha_discovery(self._topics, self._grammar.intent_names())
+        self._link.publish_now(self._topics.discovery, dumps(config), retain=True)
+
+    def _handle_listen_set(self, topic: str, payload: bytes) -> None:
+        on = payloads.parse_switch(payload)
+        if on is None:
+            log.warning("ignoring %s payload %r (expected on or off)", topic, payload[:40])
+            return
+        log.info("listening turned %s over MQTT", "on" if on else "off")
+        if self._on_listen:  # first, so the retained state never runs ahead of the daemon
+            self._on_listen(on)
+        self.set_listening(on)
+
+    def _handle_ha_status(self, topic: str, payload: bytes) -> None:
+        if payload.strip().lower() == b"online":
+            self._publish_discovery()
