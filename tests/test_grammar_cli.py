@@ -1,0 +1,62 @@
+"""`voiced match`, `voiced check-config` and `voiced bench match` through the real CLI entry point."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from voiced.cli import main
+from voiced.errors import EXIT_CONFIG
+from voiced.grammar.loader import shipped_grammar_path
+
+
+def test_match_prints_json(capsys):
+    assert main(["match", "turn on the kitchen lite"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["recognized"] and out["intent"] == "LightOn" and out["slots"]["area"]["value"] == "kitchen"
+    assert out["action"] == {"topic": "zigbee2mqtt/kitchen_light/set", "payload": '{"state": "ON"}',
+                             "qos": 0, "retain": False}
+
+
+def test_match_not_recognized_with_guesses(capsys, tmp_path: Path):
+    grammar = tmp_path / "g.yaml"
+    grammar.write_text("intents:\n  A: {data: [{sentences: ['open the door']}]}\n")
+    assert main(["match", "open the window", "--grammar", str(grammar)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert not out["recognized"] and out["intent"] is None and out["reason"]
+    assert out["alternatives"][0]["intent"] == "A"
+
+
+def test_check_config_ok(capsys, tmp_path: Path):
+    config = tmp_path / "voiced.yaml"
+    config.write_text(f"grammar:\n  paths: [{shipped_grammar_path()}]\n  threshold: 0.8\n")
+    assert main(["check-config", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ok:") and "intents" in out
+
+
+def test_check_config_reports_config_and_grammar_errors_together(capsys, tmp_path: Path):
+    (tmp_path / "commands.yaml").write_text("intents:\n  A:\n    data: [{sentences: ['turn {on']}]\n")
+    config = tmp_path / "voiced.yaml"
+    config.write_text("grammar:\n  paths: [commands.yaml]\n  treshold: 2\n")
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "voiced.yaml:3" in err and "treshold" in err  # config problem, with line
+    # grammar paths are relative to the config file; with a bad config the grammar is still named
+    assert main(["check-config", "--grammar", str(tmp_path / "commands.yaml")]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "commands.yaml:3" in err and "never closed" in err
+
+
+def test_check_config_grammar_relative_to_config(capsys, tmp_path: Path):
+    (tmp_path / "commands.yaml").write_text("intents:\n  A:\n    data: [{sentences: ['turn {on}']}]\n")
+    config = tmp_path / "voiced.yaml"
+    config.write_text("grammar:\n  paths: [commands.yaml]\n")
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert str(tmp_path / "commands.yaml") + ":3" in err and "unknown slot list '{on}'" in err
+
+
+def test_bench_match_prints_numbers(capsys):
+    assert main(["bench", "match", "--sentences", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "compile" in out and "p99" in out and "synthetic" in out

@@ -1,0 +1,61 @@
+"""Normalisation: numbers, contractions, punctuation and skip words, the same on both sides."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from voiced.grammar.normalize import (
+    compile_skip_words,
+    normalize,
+    remove_skip_words,
+    tokenize,
+)
+from voiced.grammar.numbers import parse_number, to_words, words_to_digits
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("twenty one", "21"), ("twenty-one", "21"), ("21", "21"), ("Twenty One!", "21"),
+    ("one hundred and five", "105"), ("a hundred", "100"), ("two thousand and twenty", "2020"),
+    ("three hours and ten minutes", "3 hours and 10 minutes"), ("one two three", "1 2 3"),
+    ("twenty one point five degrees", "21.5 degrees"), ("50%", "50 percent"),
+    ("What's the weather?", "what is the weather"), ("whats the date", "what is the date"),
+    ("don't", "do not"), ("set a timer for 5min", "set a timer for 5 min"),
+    ("Turn on the living-room light, please.", "turn on the living room light please"),
+    ("today's date", "todays date"),
+])
+def test_normalize(text, expected):
+    assert normalize(text) == expected
+
+
+def test_known_words_repair_fused_and_misspelt_words():
+    known = {"to", "ninety", "the", "outdoor", "start", "forty", "percent", "eight"}
+    assert tokenize("set it toninety", known) == ["set", "it", "to", "90"]
+    assert tokenize("theoutdoor humidity", known) == ["the", "outdoor", "humidity"]
+    assert tokenize("twenrty sevan", known) == ["27"]
+    # without a vocabulary nothing is guessed
+    assert tokenize("toninety") == ["toninety"]
+
+
+def test_skip_words_longest_phrase_first():
+    skip = compile_skip_words(["could you", "could you please", "please"])
+    assert remove_skip_words(tokenize("could you please turn it on please"), skip) == ["turn", "it", "on"]
+
+
+@given(st.integers(min_value=0, max_value=999999))
+def test_spoken_numbers_round_trip(n):
+    assert words_to_digits(to_words(n).split()) == [str(n)]
+    assert tokenize(to_words(n).replace(" ", "-")) == [str(n)]
+
+
+@given(st.integers(min_value=0, max_value=999), st.integers(min_value=1, max_value=9))
+def test_decimal_round_trip(whole, tenth):
+    value = whole + tenth / 10
+    assert parse_number(normalize(to_words(value))) == pytest.approx(value)
+
+
+@given(st.text(max_size=80))
+def test_normalize_never_fails(text):
+    tokens = tokenize(text)
+    assert all(t and t == t.lower() and " " not in t for t in tokens)
+    assert normalize(" ".join(tokens)) == " ".join(tokens)  # idempotent

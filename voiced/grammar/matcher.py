@@ -1,0 +1,236 @@
+"""Utterance -> intent and slots, by aligning every template graph against the utterance.
+
+Compilation parses nothing twice and expands nothing: each template becomes a small graph
+(graph.py). Matching computes per-utterance word and slot-span cost tables once with
+rapidfuzz, bounds each template's best possible confidence from the words it requires, and
+runs the alignment DP (align.py) only on templates that could still win.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from voiced.grammar.align import (
+    INF,
+    OP_SLOT,
+    Alignment,
+    Utterance,
+    align,
+    deletion_costs,
+    insertion_costs,
+    join_costs,
+    word_costs,
+)
+from voiced.grammar.bounds import TemplateBounds
+from voiced.grammar.candidates import VALUES_PER_SLOT, Candidate, expand, path_parts
+from voiced.grammar.graph import TemplateGraph, Vocabulary, compile_graphs
+from voiced.grammar.model import Grammar, Value
+from voiced.grammar.normalize import compile_skip_words, remove_skip_words, tokenize
+from voiced.grammar.numbers import NUMBER_WORDS
+from voiced.grammar.similarity import phonetic_keys, similarity_matrix
+from voiced.grammar.slots import ListIndex, SlotSearch
+
+log = logging.getLogger(__name__)
+MAX_TOKENS = 40  # longer input is not a command; cap the work per utterance
+ALTERNATIVES = 3
+# Guesses this far below the threshold are still reported with a rejection; lower ones are
+# not searched for, which keeps out-of-grammar sentences as cheap as commands.
+GUESS_MARGIN = 0.15
+
+
+@dataclass(frozen=True)
+class SlotMatch:
+    value: Value                  # canonical value ("living_room", 21)
+    raw: str                      # the words heard for it, normalised ("livingroom", "21")
+    confidence: float             # similarity of what was heard to the listed value (0-1)
+    spoken: Optional[str] = None  # the listed spoken form it matched ("living room")
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {"value": self.value, "raw": self.raw, "confidence": round(self.confidence, 3)}
+        if self.spoken is not None:
+            out["spoken"] = self.spoken
+        return out
+
+
+@dataclass
+class MatchResult:
+    text: str
+    recognized: bool = False
+    intent: Optional[str] = None
+    slots: Dict[str, SlotMatch] = field(default_factory=dict)
+    confidence: float = 0.0
+    template: Optional[str] = None
+    reason: Optional[str] = None  # why it was not recognized
+    alternatives: List[Tuple[str, float, Dict[str, SlotMatch]]] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "text": self.text, "recognized": self.recognized, "intent": self.intent,
+            "slots": {k: v.to_dict() for k, v in self.slots.items()},
+            "confidence": round(self.confidence, 3), "template": self.template, "reason": self.reason,
+            "alternatives": [{"intent": i, "confidence": round(c, 3), "slots": {k: v.to_dict() for k, v in s.items()}}
+                             for i, c, s in self.alternatives],
+        }
+
+
+class Matcher:
+    """Matches utterances against a grammar. Thread-safe after construction (no mutable state)."""
+
+    def __init__(self, grammar: Grammar, threshold: float = 0.72, tie_margin: float = 0.04,
+                 slot_threshold: float = 0.8):
+        self.grammar = grammar
+        self.threshold = threshold
+        self.tie_margin = tie_margin
+        # A slot value heard this poorly (or barely ahead of another value) is a guess: the result
+        # is rejected with it as a best guess, rather than acting on the wrong room or door.
+        self.slot_threshold = slot_threshold
+        self.skip = compile_skip_words(grammar.skip_words)
+        self.vocab = Vocabulary()
+        self.graphs: List[TemplateGraph] = compile_graphs(grammar, self.vocab, self.skip)
+        used = {s[0] for g in self.graphs for s in g.slot if s is not None}
+        carriers = frozenset(self.vocab.words)
+        self.lists = {name: ListIndex.build(grammar.lists[name], self.skip, carriers) for name in sorted(used)
+                      if name in grammar.lists}
+        self._slot_search = SlotSearch(self.lists)
+        list_words = {w for ix in self.lists.values() for form in ix.form_text for w in form.split()}
+        self._known = frozenset(self.vocab.words) | list_words | set(NUMBER_WORDS) | {"and", "point", "a"}
+        self._keys = phonetic_keys(self.vocab.words)
+        self._pair_words = [self.vocab.words[a] + self.vocab.words[b] for a, b in self.vocab.pairs]
+        self._pair_keys = phonetic_keys(self._pair_words)
+        self._del = deletion_costs(self.vocab.words)
+        self._pair_a = np.asarray([a for a, _ in self.vocab.pairs], dtype=np.intp)
+        self._pair_b = np.asarray([b for _, b in self.vocab.pairs], dtype=np.intp)
+        self._bounds = TemplateBounds(self.graphs, len(self.vocab.words), sorted(self.lists))
+        log.debug("compiled %d templates, %d words, %d lists", len(self.graphs), len(self.vocab.words),
+                  len(self.lists))
+
+    # --- public ---------------------------------------------------------------------
+
+    def tokens(self, text: str) -> List[str]:
+        """The normalised tokens the matcher sees for `text` (skip words removed)."""
+        return remove_skip_words(tokenize(text, self._known), self.skip)[:MAX_TOKENS]
+
+    def match(self, text: str) -> MatchResult:
+        result = MatchResult(text=text)
+        tokens = self.tokens(text)
+        if not tokens:
+            result.reason = "empty"
+            return result
+        ranked = self.align_all(tokens, max(0.0, self.threshold - self.tie_margin - GUESS_MARGIN))
+        if not ranked:
+            result.reason = "nothing close"
+            return result
+        best_conf, best = ranked[0]
+        result.alternatives = [(a.graph.intent, c, self._slots(a, tokens)) for c, a in ranked[:ALTERNATIVES]]
+        runner_up = next((c for c, a in ranked[1:] if a.graph.intent != best.graph.intent), None)
+        unsure = [best.graph.slot[node][1] for op, node, _s, _e, m in best.steps
+                  if op == OP_SLOT and (m.margin < self.tie_margin or m.similarity < self.slot_threshold)]
+        if best_conf < self.threshold:
+            result.reason = "below threshold"
+        elif runner_up is not None and best_conf - runner_up < self.tie_margin:
+            result.reason = "ambiguous intent"
+        elif unsure:
+            result.reason = f"uncertain slot value: {', '.join(unsure)}"
+        else:
+            result.recognized = True
+            result.intent = best.graph.intent
+            result.slots = self._slots(best, tokens)
+            result.confidence = best_conf
+            result.template = best.graph.template.text
+            result.alternatives = result.alternatives[1:]
+        if not result.recognized:
+            result.confidence = best_conf
+        return result
+
+    def candidates(self, text: str, limit: int = 32, floor: float = 0.3) -> List[Candidate]:
+        """Sentences the speaker may have said: the best parses with their closest slot values.
+
+        Each candidate carries the intent, slot values, the rendered sentence and the slot spans
+        in the utterance's tokens; best first, at most `limit`.
+        """
+        tokens = self.tokens(text)
+        if not tokens:
+            return []
+        ranked = self.align_all(tokens, floor)[:ALTERNATIVES]
+        weighted_n = sum(insertion_costs(tokens))
+        tables: Dict[str, Any] = {}
+        out: List[Candidate] = []
+        for _conf, a in ranked:
+            parts = path_parts(a, self.vocab.words)
+            options = {}
+            for p in parts:
+                if isinstance(p, tuple):
+                    if p[1] not in tables:
+                        tables[p[1]] = self.lists[p[1]].spans(tokens, keep=VALUES_PER_SLOT).by_start
+                    for found in tables[p[1]][p[2]]:
+                        if found[0].end == p[3]:
+                            options[(p[1], p[2], p[3])] = found
+            out.extend(expand(a, parts, options, weighted_n, limit, SlotMatch))
+        out.sort(key=lambda c: -c.confidence)
+        return out[:limit]
+
+    def align_all(self, tokens: List[str], floor: float = 0.0) -> List[Tuple[float, Alignment]]:
+        """Best alignment per intent, best first, for intents scoring at least `floor` that could matter."""
+        u, upper = self._utterance(tokens)
+        weighted_n = sum(u.ins)
+        order = np.argsort(-upper, kind="stable")
+        per_intent: Dict[str, Tuple[float, Alignment]] = {}
+        best = 0.0
+        for k in order.tolist():
+            bound = upper[k]
+            need = max(floor, best - self.tie_margin)
+            if bound < need:
+                break  # no remaining template can win or tie with the best one
+            g = self.graphs[k]
+            # conf = 1 - cost / D with D <= max(utterance, longest path): costlier cells cannot reach `need`.
+            a = align(g, u, limit=(1.0 - need) * max(weighted_n, g.max_len, 1.0) + 1e-9)
+            if a is None:
+                continue
+            conf = a.confidence(weighted_n)
+            if conf < floor:
+                continue
+            best = max(best, conf)
+            intent = a.graph.intent
+            if intent not in per_intent or conf > per_intent[intent][0]:
+                per_intent[intent] = (conf, a)
+        return sorted(per_intent.values(), key=lambda ca: -ca[0])
+
+    # --- internals --------------------------------------------------------------------
+
+    def _utterance(self, tokens: List[str]) -> Tuple[Utterance, np.ndarray]:
+        n = len(tokens)
+        sims = similarity_matrix(tokens, self.vocab.words, self._keys).T  # [vocab, n]
+        ins = insertion_costs(tokens)
+        sub = word_costs(sims, self._del, ins)
+        split = np.full((len(self.vocab.words), n), INF, dtype=np.float64)
+        if n > 1:
+            bigrams = [tokens[i] + tokens[i + 1] for i in range(n - 1)]
+            split[:, :n - 1] = join_costs(similarity_matrix(bigrams, self.vocab.words, self._keys).T)
+        if self._pair_words:
+            merge = join_costs(similarity_matrix(tokens, self._pair_words, self._pair_keys).T)
+        else:
+            merge = np.zeros((0, n))
+        word_min = np.minimum(np.minimum(sub.min(axis=1), split.min(axis=1)), np.asarray(self._del))
+        if self._pair_words:
+            half = merge.min(axis=1) / 2  # a merge pays for two words at once
+            np.minimum.at(word_min, self._pair_a, half)
+            np.minimum.at(word_min, self._pair_b, half)
+        spans = self._slot_search.for_utterance(tokens)
+        u = Utterance(tokens, sub.tolist(), split.tolist(), merge.tolist(), self._del, ins, spans)
+        return u, self._bounds.upper(u, sub, split, merge, word_min)
+
+    @staticmethod
+    def _slots(a: Alignment, tokens: List[str]) -> Dict[str, SlotMatch]:
+        slots: Dict[str, SlotMatch] = {name: SlotMatch(value, "", 1.0)
+                                       for name, value in a.graph.template.fixed_slots.items()}
+        for op, node, start, end, m in a.steps:
+            if op == OP_SLOT:
+                name = a.graph.slot[node][1]
+                previous = slots.get(name)
+                if previous is None or name in a.graph.template.fixed_slots or m.similarity >= previous.confidence:
+                    slots[name] = SlotMatch(m.value, " ".join(tokens[start:end]), m.similarity, m.spoken)
+        return slots
+

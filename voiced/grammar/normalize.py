@@ -1,0 +1,116 @@
+"""Text normalisation applied identically to utterances and to template words.
+
+Case, punctuation, contractions ("what's" -> "what is"), hyphens ("twenty-one"), symbols
+("50%" -> "50 percent") and spoken numbers ("twenty one" -> "21") all collapse to one form,
+so the matcher compares like with like.
+"""
+from __future__ import annotations
+
+import re
+from typing import AbstractSet, Iterable, List, Optional, Sequence, Tuple
+
+from rapidfuzz import fuzz, process
+
+from voiced.grammar.numbers import NUMBER_WORDS, words_to_digits
+
+# Recognisers drop the apostrophe as often as they keep it, so both spellings are listed.
+CONTRACTIONS = {
+    "what's": "what is", "whats": "what is", "where's": "where is", "wheres": "where is",
+    "how's": "how is", "hows": "how is", "who's": "who is", "when's": "when is",
+    "that's": "that is", "thats": "that is", "there's": "there is", "theres": "there is",
+    "it's": "it is", "here's": "here is", "let's": "let us", "lets": "let us",
+    "i'm": "i am", "im": "i am", "you're": "you are", "we're": "we are", "they're": "they are",
+    "i've": "i have", "you've": "you have", "we've": "we have", "i'd": "i would",
+    "you'd": "you would", "i'll": "i will", "you'll": "you will", "we'll": "we will",
+    "don't": "do not", "dont": "do not", "doesn't": "does not", "doesnt": "does not",
+    "didn't": "did not", "isn't": "is not", "isnt": "is not", "aren't": "are not",
+    "wasn't": "was not", "can't": "can not", "cant": "can not", "cannot": "can not",
+    "won't": "will not", "wont": "will not", "shouldn't": "should not", "couldn't": "could not",
+    "wouldn't": "would not",
+}
+# Words a recogniser drops or adds without changing the meaning; skipping them costs less.
+# ("on" and "off" are not among them: they are the whole point of many commands.)
+FUNCTION_WORDS = frozenset("the a an of to in at my for me is are and please some all with".split())
+SYMBOLS = {"%": " percent ", "°": " degrees ", "&": " and ", "+": " plus "}
+_SYMBOL_RE = re.compile("|".join(re.escape(s) for s in SYMBOLS))
+# Letters, digits, apostrophes inside words and decimal points inside numbers survive.
+_TOKEN_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)*(?:\.[0-9]+)?")
+_DIGIT_ALPHA_RE = re.compile(r"(?<=[0-9])(?=[a-z])|(?<=[a-z])(?=[0-9])")
+
+
+def tokenize(text: str, known: Optional[AbstractSet[str]] = None) -> List[str]:
+    """Lower-case word tokens with contractions expanded and numbers as digits.
+
+    With `known` (the words a grammar uses), unknown words are repaired the way recognisers
+    break them: fused words are split ("toninety" -> "to ninety") and misspelt number words
+    corrected ("twenrty" -> "twenty"), so that numbers still parse.
+    """
+    text = _SYMBOL_RE.sub(lambda m: SYMBOLS[m.group(0)], text.lower())
+    text = text.replace("’", "'")
+    text = _DIGIT_ALPHA_RE.sub(" ", text)  # "5min" -> "5 min", "21c" -> "21 c"
+    tokens: List[str] = []
+    for raw in _TOKEN_RE.findall(text.replace("-", " ").replace("_", " ")):
+        expanded = CONTRACTIONS.get(raw)
+        if expanded:
+            tokens.extend(expanded.split())
+        else:
+            tokens.append(raw.replace("'", ""))  # possessives: "today's" -> "todays"
+    if known is not None:
+        tokens = _repair(tokens, known)
+    return words_to_digits(tokens)
+
+
+def _repair(tokens: List[str], known: AbstractSet[str]) -> List[str]:
+    out: List[str] = []
+    for tok in tokens:
+        if tok in known or not tok.isalpha() or len(tok) < 4:
+            out.append(tok)
+            continue
+        split = _split_known(tok, known)
+        if split:
+            out.extend(split)
+            continue
+        if len(tok) >= 5:
+            found = process.extractOne(tok, NUMBER_WORDS, scorer=fuzz.ratio, score_cutoff=80)
+            if found:
+                out.append(found[0])
+                continue
+        out.append(tok)
+    return out
+
+
+def _split_known(tok: str, known: AbstractSet[str]) -> Optional[List[str]]:
+    """Two known words that `tok` is the fusion of, the most even split first."""
+    cuts = sorted(range(2, len(tok) - 1), key=lambda k: abs(len(tok) - 2 * k))
+    for k in cuts:
+        if tok[:k] in known and tok[k:] in known:
+            return [tok[:k], tok[k:]]
+    return None
+
+
+def normalize(text: str) -> str:
+    """The normalised form of `text` as one space-separated string."""
+    return " ".join(tokenize(text))
+
+
+def compile_skip_words(skip_words: Iterable[str]) -> List[Tuple[str, ...]]:
+    """Skip phrases as token tuples, longest first so "could you please" beats "could you"."""
+    phrases = {tuple(tokenize(w)) for w in skip_words}
+    return sorted((p for p in phrases if p), key=len, reverse=True)
+
+
+def remove_skip_words(tokens: Sequence[str], skip: Sequence[Tuple[str, ...]]) -> List[str]:
+    """Drop every occurrence of a skip phrase from a token list."""
+    if not skip:
+        return list(tokens)
+    out: List[str] = []
+    i = 0
+    while i < len(tokens):
+        for phrase in skip:
+            if tuple(tokens[i:i + len(phrase)]) == phrase:
+                i += len(phrase)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
