@@ -1,0 +1,128 @@
+"""Run labelled WAVs through the daemon's own processing path and collect what it would publish.
+
+Each file is played by the daemon's FileSource (as fast as possible, in the configured block
+size) into the Endpointer (Silero VAD), whose events drive the daemon's UtteranceProcessor
+(recogniser, matcher, optional rescorer, speculation as configured). Only the publisher is
+replaced: a sink keeps the results instead of sending them to MQTT. So a figure measured here
+is what the daemon would have done.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from voiced.config import Config
+from voiced.errors import ConfigError, Problem
+from voiced.evaluation.labels import Label
+from voiced.evaluation.scoring import FileResult, UtteranceResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str  # key in the labels file: path relative to the set's folder
+    path: Path
+    label: Label
+
+
+def collect_items(directory: Path, labels: Dict[str, Label], labels_path: Path) -> Tuple[List[Item], List[str]]:
+    """Pair every WAV under `directory` with its label. A WAV without a label is an error (it
+    could not be scored); labels whose WAV is absent are returned so the report can say so."""
+    if not directory.is_dir():
+        raise ConfigError([Problem("not a folder of WAV files", file=str(directory),
+                                   hint="pass the folder that holds the labelled clips")])
+    wavs = sorted(p for p in directory.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
+    names = {p.relative_to(directory).as_posix(): p for p in wavs}
+    unlabelled = [n for n in names if n not in labels]
+    if unlabelled:
+        raise ConfigError([Problem(f"{len(unlabelled)} WAV file(s) have no label, e.g. {unlabelled[0]}",
+                                   file=str(labels_path), key=unlabelled[0],
+                                   hint="add an entry for each (intent null for speech to reject)")])
+    if not names:
+        raise ConfigError([Problem("no WAV files found", file=str(directory),
+                                   hint=f"the labels in {labels_path} name files relative to this folder")])
+    absent = [n for n in labels if n not in names]
+    return [Item(n, p, labels[n]) for n, p in names.items()], absent
+
+
+class EvalPipeline:
+    """The daemon's stages, loaded once and reused for every file."""
+
+    def __init__(self, config: Config, matcher: Any, model_files: Any, asr_settings: Any, vad_threads: int = 1):
+        from voiced.asr.transcriber import Transcriber
+        from voiced.endpoint import Endpointer
+        from voiced.pipeline import UtteranceProcessor
+        from voiced.rescoring import make_rescorer
+        from voiced.vad import SileroVad
+
+        self.config = config
+        self.transcriber = Transcriber(model_files, asr_settings, config.model.max_tokens_per_second)
+        vad = SileroVad(config.resolve(config.vad.model), threads=vad_threads)
+        self.endpointer = Endpointer(config.vad, vad)
+        self._results: List[UtteranceResult] = []
+        # Built as the daemon builds it: rescoring per config.rescoring.mode; speculation must not
+        # change a result, so it stays as configured.
+        self.rescorer = make_rescorer(config, self.transcriber, matcher)
+        self.processor = UtteranceProcessor(self.transcriber, matcher, self._sink, rescorer=self.rescorer,
+                                            speculative=config.speculative)
+
+    def _sink(self, utterance: Any, result: Any) -> None:
+        """Stands in for Publisher.publish: keeps what would have been published."""
+        extra = {"reason": getattr(result, "reason", None), "template": getattr(result, "template", None),
+                 "decided_by": getattr(result, "decided_by", None)}
+        self._results.append(UtteranceResult(
+            text=utterance.text, recognized=bool(result.recognized), intent=result.intent,
+            slots={name: s.value for name, s in result.slots.items()} if result.recognized else {},
+            confidence=float(result.confidence), start_s=utterance.start_s, end_s=utterance.end_s,
+            latency_ms=_compute_ms(utterance.latency_ms), latency_parts=dict(utterance.latency_ms),
+            reason=extra.pop("reason"), extra={k: v for k, v in extra.items() if v is not None}))
+
+    def run_file(self, item: Item) -> FileResult:
+        from voiced.audio.sources import FileSource
+
+        source = FileSource(item.path, realtime=False, chunk_ms=self.config.audio.chunk_ms,
+                            channel=self.config.audio.channel)
+        self._results = []
+        self.endpointer.reset()
+        self.processor.abandon()
+        with source:
+            for block in source.chunks():
+                for event in self.endpointer.feed(block):
+                    self._handle(event)
+        for event in self.endpointer.flush():  # the end of the file closes an open utterance
+            self._handle(event)
+        return FileResult(item.name, item.label, self._results, audio_s=len(source.audio) / 16000.0)
+
+    def _handle(self, event: Any) -> None:
+        published = len(self._results)
+        utterance = self.processor.handle(event)
+        if utterance is not None and len(self._results) == published:
+            # Ended but not published: the recogniser heard no words (the daemon stays silent).
+            self._results.append(UtteranceResult(
+                text=utterance.text, recognized=False, start_s=utterance.start_s, end_s=utterance.end_s,
+                latency_ms=_compute_ms(utterance.latency_ms), latency_parts=dict(utterance.latency_ms),
+                reason="empty transcript", extra={"published": False}))
+
+
+def _compute_ms(parts: Dict[str, float]) -> float:
+    """Endpoint decision -> result with nothing done early: the finalize, match and rescore work.
+    (`total` is the wait after the endpoint; files play faster than real time here, so a
+    speculative pass has always finished by then and `total` would say nothing.)"""
+    compute = [v for k, v in parts.items() if k != "total"]
+    return float(sum(compute)) if compute else float(parts.get("total", 0.0))
+
+
+def run_items(pipeline: EvalPipeline, items: Sequence[Item],
+              progress: Optional[Callable[[int, int, str], None]] = None) -> List[FileResult]:
+    results: List[FileResult] = []
+    for k, item in enumerate(items):
+        if progress is not None:
+            progress(k, len(items), item.name)
+        results.append(pipeline.run_file(item))
+        log.debug("%s: %s", item.name, [(u.text, u.intent) for u in results[-1].utterances])
+    if progress is not None:
+        progress(len(items), len(items), "")
+    return results
