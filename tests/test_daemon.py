@@ -18,8 +18,8 @@ from typing import List, Optional
 
 import numpy as np
 import pytest
+from mqtt_support import Subscriber, wait_until
 
-from test_mqtt import Subscriber, wait_until
 from voiced.audio.wav import load_audio, write_wav
 from voiced.errors import EXIT_CONFIG
 
@@ -111,7 +111,8 @@ def check_intent(message: dict, expected: str, slots: dict) -> None:
     assert message["intent"] == expected, message
     assert {k: v["value"] for k, v in message["slots"].items()} == slots, message
     assert message["site_id"] == "test" and message["utterance_id"] and message["end_s"] > message["start_s"]
-    assert message["latency_ms"]["total"] > 0
+    # With speculation the result can be ready when the endpoint is decided: total may be ~0.
+    assert message["latency_ms"]["asr"] > 0 and message["latency_ms"]["total"] >= 0
 
 
 def test_spoken_commands_from_a_file_arrive_as_intents(mosquitto, speech_dir, tmp_path):

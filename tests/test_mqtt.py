@@ -4,61 +4,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import replace
-from typing import Callable, List, Tuple
+from typing import List
 
 import paho.mqtt.client as mqtt
 import pytest
+from mqtt_support import Subscriber, make_tls_files, wait_until
 
-from conftest import make_tls_files
 from voiced.config import MqttConfig, TlsConfig
 from voiced.errors import BrokerError
 from voiced.mqtt import MqttLink
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
-class Subscriber:
-    """A plain paho client that records (topic, payload, retain) in arrival order."""
-
-    def __init__(self, broker, topics: List[str], client_id: str = "test-sub", persistent: bool = False,
-                 **tls):
-        self.messages: List[Tuple[str, str, bool]] = []
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=not persistent)
-        self.topics = topics
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
-        self.client.on_subscribe = lambda *a: self._subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(0.2, 1)
-        self.client.connect(broker.host, broker.port, keepalive=10)
-        self.client.loop_start()
-        assert self._subscribed.wait(10), "subscriber could not subscribe"
-
-    def _on_message(self, client, userdata, msg) -> None:
-        with self._lock:
-            self.messages.append((msg.topic, msg.payload.decode(), bool(msg.retain)))
-
-    def payloads(self, topic: str) -> List[str]:
-        with self._lock:
-            return [p for t, p, _ in self.messages if t == topic]
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def link_for(broker, **overrides) -> MqttLink:

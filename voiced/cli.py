@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "voiced.commands.daemon",
     "voiced.commands.models",
     "voiced.commands.evaluate",
+    "voiced.commands.export",
+    "voiced.commands.rescoring",
+    "voiced.commands.bench_e2e",
 ]
 
 

@@ -44,7 +44,8 @@ def load_matcher(config: Config) -> Tuple[Any, Any]:
     from voiced.grammar.matcher import Matcher
 
     grammar = load_grammar([config.resolve(p) for p in config.grammar.paths])
-    return grammar, Matcher(grammar, threshold=config.grammar.threshold, tie_margin=config.grammar.tie_margin)
+    return grammar, Matcher(grammar, threshold=config.grammar.threshold, tie_margin=config.grammar.tie_margin,
+                            slot_threshold=config.grammar.slot_threshold)
 
 
 def make_recorder(config: Config):
@@ -105,7 +106,8 @@ class Daemon:
         transcriber = Transcriber(files, plan.asr, cfg.model.max_tokens_per_second)  # warms its sessions
         vad = SileroVad(cfg.resolve(cfg.vad.model), threads=plan.vad.intra_op_threads)
         self.endpointer = Endpointer(cfg.vad, vad)
-        self.processor = UtteranceProcessor(transcriber, matcher, self.publisher.publish, make_recorder(cfg))
+        self.processor = UtteranceProcessor(transcriber, matcher, self.publisher.publish, make_recorder(cfg),
+                                            speculative=cfg.speculative)
 
         self.source = open_source(cfg.audio, stdin=self._stdin,
                                   base_dir=Path(cfg.source_path).parent if cfg.source_path else None)

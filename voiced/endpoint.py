@@ -12,8 +12,11 @@ States, in chunks of 32 ms:
   speech   -> a chunk below `neg_threshold` starts the hangover: `speech_maybe_ended`
   hangover -> a chunk at or above `threshold` returns to speech: `speech_resumed`;
               `min_silence_ms` of hangover ends the utterance: `speech_end`
-The first `speech_pad_ms` of the hangover belong to the utterance and are sent as they
-arrive; later hangover chunks are held back and only sent if speech resumes. An utterance
+The first `post_pad_ms` of the hangover belong to the utterance and are sent as they
+arrive; later hangover chunks are held back and only sent if speech resumes. Once the post
+pad is complete (before the endpoint when post_pad_ms < min_silence_ms) `audio_complete`
+says the utterance has all its audio unless speech resumes: a result computed then is the
+one speech_end would get, which is what speculative finalization relies on. An utterance
 reaching `max_utterance_s` is cut there (`speech_end` with forced=True) and, if the talker
 is still speaking, the next chunk opens a new utterance with no gap and no overlap.
 """
@@ -35,6 +38,7 @@ AUDIO = "audio"
 SPEECH_MAYBE_ENDED = "speech_maybe_ended"
 SPEECH_RESUMED = "speech_resumed"
 SPEECH_END = "speech_end"
+AUDIO_COMPLETE = "audio_complete"
 
 _IDLE, _CANDIDATE, _SPEECH = 0, 1, 2
 
@@ -45,8 +49,10 @@ class Event:
 
     time_s: speech_start: onset of speech; audio: start of `audio`; speech_maybe_ended: end
     of the last speech chunk; speech_resumed: start of the chunk where speech came back;
-    speech_end: end of the utterance's audio. start_s/end_s (speech_end): the utterance's
-    audio span, pre-roll and trailing pad included; start_s is also set on speech_start.
+    speech_end: end of the utterance's audio; audio_complete: end of the utterance's audio so
+    far (its last post-pad chunk). start_s/end_s (speech_end): the utterance's audio span,
+    pre-roll and trailing pad included; start_s is also set on speech_start. decided_s
+    (speech_end): end of the chunk that decided the endpoint, the earliest moment it was known.
     """
 
     kind: str
@@ -56,6 +62,7 @@ class Event:
     start_s: Optional[float] = None
     end_s: Optional[float] = None
     forced: bool = False  # speech_end: cut at max_utterance_s rather than by silence
+    decided_s: Optional[float] = None
 
 
 @dataclass(eq=False)
@@ -83,7 +90,8 @@ class EndpointState:
         self.neg_threshold = min(config.neg_threshold, config.threshold)
         self.min_speech = max(1, _chunks(config.min_speech_ms))
         self.min_silence = max(1, _chunks(config.min_silence_ms))
-        self.pad = _chunks(config.speech_pad_ms)
+        self.pad = _chunks(config.speech_pad_ms)  # pre-roll
+        self.post_pad = _chunks(config.post_pad_ms)
         self.max_chunks = max(2, int(config.max_utterance_s * SAMPLE_RATE) // CHUNK)
         self.utterance = 0
         self.reset()
@@ -164,6 +172,8 @@ class EndpointState:
             if prob < self.neg_threshold:
                 self._silence_at = i
                 events.append(Event(SPEECH_MAYBE_ENDED, self._t(i), u))
+                if not self.post_pad and self.min_silence > 1:
+                    events.append(Event(AUDIO_COMPLETE, self._t(self._sent_end), u))
             else:
                 return self._send([chunk], events)
         elif prob >= self.threshold:
@@ -172,8 +182,10 @@ class EndpointState:
             held, self._held = self._held, []
             return self._send(held + [chunk], events)
         silent = i + 1 - self._silence_at
-        if silent <= self.pad:
+        if silent <= self.post_pad:
             self._send([chunk], events, check=False)
+            if silent == self.post_pad and silent < self.min_silence:
+                events.append(Event(AUDIO_COMPLETE, self._t(self._sent_end), u))
         else:
             self._held.append(chunk)
         if silent >= self.min_silence:
@@ -204,7 +216,8 @@ class EndpointState:
 
     def _close(self, events: List[Event], forced: bool) -> List[Event]:
         events.append(Event(SPEECH_END, self._t(self._sent_end), self.utterance,
-                            start_s=self._t(self._start), end_s=self._t(self._sent_end), forced=forced))
+                            start_s=self._t(self._start), end_s=self._t(self._sent_end), forced=forced,
+                            decided_s=self._t(self._n)))
         self._state = _IDLE
         self._preroll.clear()
         if self.pad:

@@ -2,9 +2,17 @@
 
     speech_start        → reset the recogniser, remember where the utterance began
     audio               → feed the recogniser (a streaming model encodes as it goes)
-    speech_maybe_ended  → the speaker paused; speculative finalization hooks in here
-    speech_resumed      → keep going
-    speech_end          → finalize → match → publish (→ debug recording)
+    speech_maybe_ended  → the speaker paused
+    audio_complete      → the utterance has all its audio unless speech resumes: with
+                          `speculative`, finalize → match (→ rescore) now, during the rest
+                          of the hangover
+    speech_resumed      → keep going (new audio discards a speculative result)
+    speech_end          → publish the speculative result, or finalize → match (→ rescore)
+                          → publish (→ debug recording)
+
+A speculative result is only kept while no audio has been fed after it, so it is the result
+of exactly the computation speech_end would run on exactly the same audio: what gets
+published is identical with speculation on or off, only earlier.
 
 Runs on the processing thread only: every ONNX call of the recogniser happens here.
 """
@@ -13,29 +21,53 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Callable, List, Optional
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 import numpy as np
 
-from voiced.endpoint import AUDIO, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED, SPEECH_START, Event
+from voiced.endpoint import (AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED,
+                             SPEECH_START, Event)
 from voiced.payloads import Utterance
 
 log = logging.getLogger(__name__)
+
+HISTORY = 256  # per-utterance records kept for benchmarks and diagnostics
+
+
+@dataclass
+class _Pass:
+    """One finalize → match (→ rescore) over the utterance's audio as it stood."""
+
+    transcript: Any
+    result: Any
+    matcher: Any
+    rescorer: Any
+    latency: Dict[str, float]  # compute times: asr, match, rescore (ms)
 
 
 class UtteranceProcessor:
     """Turns the endpointer's events into results. `matcher` and `recorder` may be swapped live."""
 
     def __init__(self, transcriber: Any, matcher: Any, publish: Callable[[Utterance, Any], Any],
-                 recorder: Any = None, stream_started_at: Optional[float] = None):
+                 recorder: Any = None, stream_started_at: Optional[float] = None, rescorer: Any = None,
+                 speculative: bool = False):
         self.transcriber = transcriber
         self.matcher = matcher
+        self.rescorer = rescorer  # voiced.rescoring.Rescorer: second opinion after the matcher, or None
         self.recorder = recorder
         self._publish = publish
         self._stream_started_at = stream_started_at
         self._audio: List[np.ndarray] = []
         self._start_s: Optional[float] = None
+        self.speculative = speculative
+        self._spec: Optional[_Pass] = None
         self.completed = 0
+        self.speculation = {"used": 0, "discarded": 0}
+        self.history: Deque[Dict[str, Any]] = deque(maxlen=HISTORY)
+        """one record per finished utterance: id, start_s, end_s, decided_s, speculative, asr_ms, wait_ms,
+        n_tokens, text"""
 
     @property
     def in_utterance(self) -> bool:
@@ -50,43 +82,81 @@ class UtteranceProcessor:
         if event.kind == SPEECH_START:
             self.transcriber.reset()
             self._audio = []
+            self._spec = None
             self._start_s = event.start_s if event.start_s is not None else event.time_s
         elif event.kind == AUDIO and self.in_utterance and event.audio is not None:
+            self._discard("more audio")
             self.transcriber.feed(event.audio)
             if self.recorder is not None:
                 self._audio.append(event.audio)
         elif event.kind == SPEECH_MAYBE_ENDED:
-            self._maybe_ended(event)
+            log.debug("speech may have ended at %.2f s", event.time_s)
+        elif event.kind == AUDIO_COMPLETE and self.in_utterance and self.speculative:
+            self._spec = self._run_pass()
+            log.debug("speculative result at %.2f s: %r", event.time_s, self._spec.transcript.text)
         elif event.kind == SPEECH_RESUMED:
             log.debug("speech resumed at %.2f s", event.time_s)
+            self._discard("speech resumed")
         elif event.kind == SPEECH_END and self.in_utterance:
             return self._finish(event)
         return None
 
-    def _maybe_ended(self, event: Event) -> None:
-        """The speaker paused. Today nothing happens until speech_end; finalizing here in the
-        background (and keeping the result if speech does not resume) is where latency can go."""
-        log.debug("speech may have ended at %.2f s", event.time_s)
+    def _discard(self, why: str) -> None:
+        if self._spec is not None:
+            log.debug("speculative result discarded: %s", why)
+            self._spec = None
+            self.speculation["discarded"] += 1
+
+    def _run_pass(self) -> _Pass:
+        t0 = time.perf_counter()
+        transcript = self.transcriber.finalize()
+        t1 = time.perf_counter()
+        matcher, rescorer = self.matcher, self.rescorer
+        result = matcher.match(transcript.text)
+        t_match = time.perf_counter()
+        if rescorer is not None and transcript.text.strip():
+            # Scores grammar sentences on this utterance's encoder states (still cached: no new encode).
+            result = rescorer.decide(result, transcript, self.transcriber.encoder_states())
+        t2 = time.perf_counter()
+        latency = {"asr": (t1 - t0) * 1000.0, "match": (t_match - t1) * 1000.0, "rescore": (t2 - t_match) * 1000.0}
+        return _Pass(transcript, result, matcher, rescorer, latency)
+
+    def _take_pass(self) -> Optional[_Pass]:
+        """The speculative result, if it is still what finalizing now would give."""
+        done, self._spec = self._spec, None
+        if done is not None and (done.matcher is not self.matcher or done.rescorer is not self.rescorer):
+            log.debug("grammar reloaded since the speculative result; finalizing again")
+            return None
+        return done
 
     def abandon(self) -> None:
         """Drop the utterance in progress (listening was switched off)."""
         self.transcriber.reset()
         self._audio = []
+        self._spec = None
         self._start_s = None
 
     def _finish(self, event: Event) -> Utterance:
         t0 = time.perf_counter()
-        transcript = self.transcriber.finalize()
-        t1 = time.perf_counter()
-        result = self.matcher.match(transcript.text)
-        t2 = time.perf_counter()
+        done = self._take_pass()
+        speculated = done is not None
+        if done is None:
+            done = self._run_pass()
+        else:
+            self.speculation["used"] += 1
+        transcript, result = done.transcript, done.result
+        wait_ms = (time.perf_counter() - t0) * 1000.0
         start_s = self._start_s if self._start_s is not None else event.time_s
         end_s = event.end_s if event.end_s is not None else event.time_s
         wall = (self._stream_started_at or time.time() - end_s) + start_s
-        # From the end-of-speech decision to a result (the hangover itself is vad.min_silence_ms).
-        latency = {"asr": (t1 - t0) * 1000.0, "match": (t2 - t1) * 1000.0, "total": (t2 - t0) * 1000.0}
+        # total: from handling the end-of-speech decision to a result (the hangover itself is
+        # vad.min_silence_ms); the others are compute times, also when they ran speculatively.
+        latency = {**done.latency, "total": wait_ms}
         utt = Utterance(id=uuid.uuid4().hex[:16], text=transcript.text, start_s=start_s, end_s=end_s,
                         started_at=wall, latency_ms=latency)
+        self.history.append({"id": utt.id, "start_s": start_s, "end_s": end_s, "decided_s": event.decided_s,
+                             "speculative": speculated, "asr_ms": done.latency["asr"], "wait_ms": wait_ms,
+                             "n_tokens": transcript.timings.get("n_tokens", 0.0), "text": transcript.text})
         if transcript.text.strip():
             self._publish(utt, result)
             self.completed += 1

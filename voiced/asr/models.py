@@ -64,6 +64,10 @@ def load_model_dir(directory: Union[str, Path], source: str = "given path",
     directory = Path(directory).expanduser()
     if not directory.is_dir():
         raise ModelError(f"model directory {directory} does not exist ({source}); {HOW_TO_GET}")
+    dev = find_dev_model() if tokenizer is None else None
+    if dev is not None and dev.directory.resolve() == directory.resolve():
+        # The moonshine-cpp wheel's folder has no tokenizer.json: it ships in another wheel.
+        return dev
     files = _detect_v2(directory, tokenizer, source) or _detect_v1(directory, tokenizer, source)
     if files is None:
         raise ModelError(
