@@ -64,8 +64,11 @@ class VadConfig:
     # 500 ms, not Silero's usual 300: Silero often rises only 0.3-0.5 s into a word, and Moonshine
     # returns nothing for a command whose first word is clipped (base-en WER on the corpus's
     # commands: 37/142 errors at 300 ms, 24 at 500, 27 at 700).
-    speech_pad_ms: int = setting(500, "audio kept before speech starts and after it ends (Rhasspy: before_sec)",
+    speech_pad_ms: int = setting(500, "audio kept before speech starts, the pre-roll (Rhasspy: before_sec)",
                                  min=0, max=2000)
+    # Shorter than min_silence_ms so an utterance's audio is complete before the endpoint is
+    # confirmed, and speculative finalization gets the difference as a head start.
+    post_pad_ms: int = setting(300, "audio kept after speech ends, part of the hangover (ms)", min=0, max=2000)
     max_utterance_s: float = setting(15.0, "an utterance longer than this is split (seconds; Rhasspy: timeout_sec)",
                                      min=1, max=120)
 
@@ -92,23 +95,28 @@ class GrammarConfig:
     threshold: float = setting(0.72, "reject matches whose confidence is below this (0-1)", min=0.0, max=1.0)
     tie_margin: float = setting(0.04, "reject when two different intents score within this margin (0-1)",
                                 min=0.0, max=1.0)
+    slot_threshold: float = setting(
+        0.8, "reject when a slot value was heard less similar than this to any listed value (0-1)",
+        min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
 class RescoringConfig:
     mode: str = setting("uncertain", "acoustic rescoring of grammar candidates",
                         choices=["off", "uncertain", "always"])
-    max_candidates: int = setting(32, "most candidate sentences scored per utterance", min=1, max=256)
+    max_candidates: int = setting(
+        12, "most candidate sentences scored per utterance (the right one was within the first 12 "
+        "whenever it was in the list at all; each sentence adds decoder work)", min=1, max=256)
     values_per_slot: int = setting(4, "closest other values tried for each uncertain slot", min=0, max=64)
     uncertain_below: float = setting(
-        0.9, "mode uncertain: rescore matches whose confidence is below this, and every rejection (0-1)",
+        0.8, "mode uncertain: rescore matches whose confidence is below this, and every rejection (0-1)",
         min=0.0, max=1.0)
     max_gap: float = setting(
-        2.0, "not recognized when the free transcription scores more than this above the best "
-        "grammar sentence (nats per token; calibrated: commands that were right scored within 1.8, "
-        "out-of-grammar speech 3.4 or more)", min=0.0, max=20.0)
+        5.5, "not recognized when the free transcription's score exceeds the best grammar sentence's by "
+        "more than this (log-probability / tokens**length_alpha; tuned for most right minus wrong "
+        "answers; out-of-grammar speech scored 8 or more)", min=0.0, max=100.0)
     length_alpha: float = setting(
-        1.0, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
+        0.5, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
 
 
 @dataclass(frozen=True)
@@ -331,3 +339,17 @@ def _reference_rows(cls: type, prefix: str, rows: List[str]) -> None:
             doc += f" ({f.metadata['min']} to {hi})" if hi is not None else f" (at least {f.metadata['min']})"
         default = "" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
         rows.append(f"| `{path}` | `{default}` | {doc} |")
+
+
+def _write_reference(readme: Path) -> None:
+    """Replace the configuration reference section of the README with `reference()`."""
+    text = readme.read_text(encoding="utf-8")
+    start_tag, end_tag = "<!-- section:config-reference -->", "<!-- /section:config-reference -->"
+    start, end = text.index(start_tag) + len(start_tag), text.index(end_tag)
+    readme.write_text(text[:start] + "\n" + reference() + "\n" + text[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    _write_reference(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))

@@ -86,6 +86,7 @@ class Daemon:
         from voiced.paths import models_dir
         from voiced.pipeline import UtteranceProcessor
         from voiced.publisher import Publisher, open_link, topics_for
+        from voiced.rescoring import make_rescorer
         from voiced.threads import plan_for_config
         from voiced.vad import SileroVad
 
@@ -107,7 +108,8 @@ class Daemon:
         vad = SileroVad(cfg.resolve(cfg.vad.model), threads=plan.vad.intra_op_threads)
         self.endpointer = Endpointer(cfg.vad, vad)
         self.processor = UtteranceProcessor(transcriber, matcher, self.publisher.publish, make_recorder(cfg),
-                                            speculative=cfg.speculative)
+                                            speculative=cfg.speculative,
+                                            rescorer=make_rescorer(cfg, transcriber, matcher))
 
         self.source = open_source(cfg.audio, stdin=self._stdin,
                                   base_dir=Path(cfg.source_path).parent if cfg.source_path else None)
@@ -154,6 +156,8 @@ class Daemon:
 
     def reload(self) -> bool:
         """Re-read config and grammar; on any error keep the old ones and log every problem."""
+        from voiced.rescoring import make_rescorer
+
         self.notifier.notify("RELOADING=1", "STATUS=reloading grammar")
         try:
             new = self._reload_config() if self._reload_config else self.config
@@ -169,6 +173,8 @@ class Daemon:
         if changed:
             log.warning("changes to %s take effect after a restart", ", ".join(changed))
         self.processor.matcher = matcher  # one attribute swap: the next utterance uses it
+        # the rescorer renders candidates from the grammar, so it follows the new matcher
+        self.processor.rescorer = make_rescorer(new, self.processor.transcriber, matcher)
         self.processor.recorder = make_recorder(new)
         self.grammar = grammar
         self.publisher.set_grammar(grammar)

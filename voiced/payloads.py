@@ -100,8 +100,10 @@ def _common(utt: Utterance, site_id: str) -> Dict[str, Any]:
 
 
 def intent_payload(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
+    # decided_by: "fuzzy" (the text matcher) or "rescoring" (the acoustic second stage)
     return {"intent": result.intent, "confidence": round(float(result.confidence), 3),
-            "slots": _slots(result), **_common(utt, site_id)}
+            "slots": _slots(result), "decided_by": getattr(result, "decided_by", "fuzzy"),
+            **_common(utt, site_id)}
 
 
 def guesses(result: Any, limit: int = 3) -> List[Dict[str, Any]]:
@@ -112,7 +114,8 @@ def guesses(result: Any, limit: int = 3) -> List[Dict[str, Any]]:
 
 
 def not_recognized_payload(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
-    return {"guesses": guesses(result), **_common(utt, site_id)}
+    return {"guesses": guesses(result), "decided_by": getattr(result, "decided_by", "fuzzy"),
+            **_common(utt, site_id)}
 
 
 def transcript_payload(utt: Utterance, site_id: str) -> Dict[str, Any]:

@@ -1,0 +1,79 @@
+"""Candidate sentences: bounded, grammar-consistent, and written the way the recogniser writes."""
+from __future__ import annotations
+
+from voiced.grammar import Matcher, load_grammar_text
+from voiced.grammar.normalize import compile_skip_words
+from voiced.rescoring.candidates import build_readings, restyle
+
+GRAMMAR = """
+language: en
+skip_words: [please, "would you"]
+lists:
+  area:
+    values: [kitchen, office, bedroom, garage, basement, attic, porch, hallway]
+  color:
+    values: [red, green, blue, yellow, purple, white, cyan, teal]
+intents:
+  LightColor:
+    data:
+      - sentences: ["set [the] {area} lights to {color}"]
+  LightOn:
+    data:
+      - sentences: ["turn on [the] {area} light"]
+"""
+
+
+def matcher() -> Matcher:
+    return Matcher(load_grammar_text(GRAMMAR))
+
+
+def test_a_misheard_slot_gets_its_sound_alikes():
+    m = matcher()
+    readings = build_readings(m, "set the kitchen lights to grain", limit=32, values_per_slot=4)
+    colors = [r.slots["color"].value for r in readings if r.intent == "LightColor"]
+    assert "green" in colors
+    assert readings[0].source == "parse"
+    assert len({r.sentence for r in readings}) == len(readings)  # no duplicates
+
+
+def test_an_unrelated_word_still_yields_the_closest_values():
+    """'porch' heard as 'torch' is below no floor here: the alternatives include it."""
+    m = matcher()
+    readings = build_readings(m, "turn on the torch light", limit=32, values_per_slot=4)
+    assert any(r.slots.get("area") and r.slots["area"].value == "porch" for r in readings)
+
+
+def test_the_list_is_bounded():
+    m = matcher()
+    for limit in (1, 3, 5):
+        assert 1 <= len(build_readings(m, "set the kitchen lights to grain", limit=limit)) <= limit
+
+
+def test_out_of_grammar_text_has_few_or_no_readings():
+    assert build_readings(matcher(), "the horizon seems extremely distant", limit=32) == []
+
+
+def test_restyle_follows_the_transcript():
+    skip = compile_skip_words(["please", "would you"])
+    assert restyle("what is the temperature of the ecobee", "What's the temperature on the Inkovi?") == \
+        "What's the temperature of the ecobee"
+    assert restyle("turn on the living room lamp", "Would you please turn on the living room lamp?", skip) == \
+        "Would you please turn on the living room lamp"
+    assert restyle("set a timer for 3 hours", "Set a time for three hours") == "Set a timer for three hours"
+    assert restyle("weather in new york", "Weather in New York?") == "Weather in New York"
+
+
+def test_carrier_alternatives_say_the_reading_with_other_templates():
+    grammar = GRAMMAR + """
+  LightOff:
+    data:
+      - sentences: ["turn off [the] {area} light", "switch [the] {area} light off"]
+"""
+    m = Matcher(load_grammar_text(grammar))
+    readings = build_readings(m, "switch the kitchen light of", limit=32)
+    said = {(r.intent, r.sentence) for r in readings}
+    assert ("LightOff", "switch the kitchen light off") in said
+    assert ("LightOff", "turn off the kitchen light") in said
+    assert any(r.source == "carrier" for r in readings)
+    for r in readings:  # every sentence is one the grammar can say, with the reading's slots
+        assert m.match(r.sentence).recognized

@@ -1,0 +1,112 @@
+"""Rescoring decisions on real speech with the real base-en model."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from voiced.asr.models import find_dev_model
+from voiced.audio.wav import load_audio
+from voiced.config import RescoringConfig
+
+GRAMMAR = Path(__file__).resolve().parent.parent / "config" / "commands.yaml"
+LIBRISPEECH = ["librispeech_251-118436-0001.wav", "librispeech_251-137823-0002.wav",
+               "librispeech_3536-23268-0010.wav"]
+
+
+@pytest.fixture(scope="module")
+def stack():
+    from voiced.asr.transcriber import Transcriber
+    from voiced.grammar import Matcher, load_grammar
+    from voiced.rescoring import Rescorer
+
+    files = find_dev_model()
+    if files is None:
+        pytest.skip("the base-en development model (moonshine-cpp wheel) is not installed")
+    transcriber = Transcriber(files, warm=False)
+    matcher = Matcher(load_grammar([GRAMMAR]))
+    return transcriber, matcher, Rescorer(transcriber, matcher, RescoringConfig(mode="always"))
+
+
+def _run(stack, path: Path, text: Optional[str] = None):
+    transcriber, matcher, rescorer = stack
+    transcript = transcriber.transcribe(load_audio(path))
+    if text is not None:
+        transcript = replace(transcript, text=text)
+    match = matcher.match(transcript.text)
+    return transcript, match, rescorer.decide(match, transcript, transcriber.encoder_states())
+
+
+def test_a_wrong_slot_word_is_corrected_by_the_audio(stack, speech_dir):
+    """Audio says "set Kitchen lights to green"; the text says "grain" (a slot word the matcher
+    cannot place: it is as close to "green" as to other values). The list holds every close
+    colour; the audio decides."""
+    _, _, result = _run(stack, speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav",
+                        text="Set kitchen lights to grain.")
+    assert result.decided_by == "rescoring"
+    assert result.recognized, result.to_dict()
+    assert result.intent == "LightColor"
+    assert {k: s.value for k, s in result.slots.items()} == {"area": "kitchen", "color": "green"}
+    assert result.to_dict()["decided_by"] == "rescoring"
+
+
+def test_base_en_misrecognition_is_recovered(stack, speech_dir):
+    """base-en hears "So, kitchen likes to green."; the matcher rejects it, rescoring does not."""
+    transcript, match, result = _run(stack, speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav")
+    assert not (match.recognized and match.intent == "LightColor" and match.confidence >= 0.9)
+    assert result.recognized and result.intent == "LightColor", (transcript.text, result.to_dict())
+    assert result.slots["color"].value == "green"
+
+
+@pytest.mark.parametrize("name", LIBRISPEECH)
+def test_out_of_grammar_speech_is_rejected(stack, speech_dir, name):
+    transcript, _, result = _run(stack, speech_dir / "sentences" / name)
+    assert transcript.text
+    assert not result.recognized, (transcript.text, result.to_dict())
+    if result.decided_by == "rescoring":
+        assert result.rescoring["gap"] > RescoringConfig().max_gap
+
+
+def test_mode_off_and_confident_matches_stay_with_the_matcher(stack, speech_dir):
+    transcriber, matcher, _ = stack
+    from voiced.rescoring import Rescorer
+
+    off = Rescorer(transcriber, matcher, RescoringConfig(mode="off"))
+    uncertain = Rescorer(transcriber, matcher, RescoringConfig(mode="uncertain"))
+    transcript = transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_lock_the_front_door.wav"))
+    match = matcher.match(transcript.text)
+    assert match.recognized and match.confidence >= 0.9
+    for r in (off, uncertain):
+        result = r.decide(match, transcript, transcriber.encoder_states())
+        assert result.decided_by == "fuzzy"
+        assert (result.intent, result.recognized) == (match.intent, match.recognized)
+
+
+def test_the_daemon_stage_publishes_the_rescored_result(stack, speech_dir):
+    """UtteranceProcessor runs the rescorer after the matcher, on the utterance's own encoder
+    states; the published result says which stage decided it and the latency has its share."""
+    from voiced.endpoint import AUDIO, SPEECH_END, SPEECH_START, Event
+    from voiced.pipeline import UtteranceProcessor
+
+    transcriber, matcher, rescorer = stack
+    published = []
+    processor = UtteranceProcessor(transcriber, matcher, lambda utt, result: published.append((utt, result)),
+                                   rescorer=rescorer)
+    audio = load_audio(speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav")
+    processor.handle(Event(SPEECH_START, 0.0, 1))
+    for k in range(0, len(audio), 1600):
+        processor.handle(Event(AUDIO, k / 16000, 1, audio[k:k + 1600]))
+    encodes_before = transcriber.encoding.stats.calls
+    processor.handle(Event(SPEECH_END, len(audio) / 16000, 1))
+    assert transcriber.encoding.stats.calls - encodes_before <= 1  # one encode for the utterance, none for rescoring
+    assert len(published) == 1
+    utt, result = published[0]
+    assert result.decided_by == "rescoring"
+    assert result.recognized and result.intent == "LightColor"
+    assert "rescore" in utt.latency_ms
+    from voiced.payloads import intent_payload
+
+    payload = intent_payload(utt, result, "test")
+    assert (payload["intent"], payload["decided_by"]) == ("LightColor", "rescoring")

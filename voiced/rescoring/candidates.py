@@ -1,0 +1,174 @@
+"""The short list of grammar-consistent sentences the speaker may have said.
+
+Starts from the matcher's own candidates (the best parses of the best few intents, each with
+the closest slot values in the span it aligned) and adds, for every slot whose span was not
+an exact hit, the list values that are closest to the heard words by spelling or by sound
+(voiced.grammar.similarity: rapidfuzz ratio of the words and of a crude phonetic key), with
+no similarity floor: a value the recogniser turned into an unrelated word is exactly the case
+the matcher cannot recover, so its floor must not apply here.
+
+Each sentence is then written the way the recogniser writes (see `restyle`), so that the
+decoder scores the words and not differences of casing, contractions or digits.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from voiced.grammar.normalize import remove_skip_words, tokenize
+from voiced.grammar.similarity import similarity_matrix
+from voiced.rescoring.carriers import CarrierRenderer
+
+CARRIERS_PER_READING = 2
+"""other templates tried per parse: the two sharing most words with the transcript"""
+_EDGE_PUNCT = re.compile(r"^[^\w']+|[^\w'%]+$")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One grammar-consistent interpretation and the sentence that says it."""
+
+    intent: str
+    slots: Dict[str, Any]
+    """slot name -> voiced.grammar.SlotMatch"""
+    sentence: str
+    """normalised words (the grammar's spelling)"""
+    text_confidence: float
+    """the matcher's confidence for this sentence against the transcript (0-1)"""
+    template: str = ""
+    source: str = "parse"
+    """"parse" (a matcher candidate), "carrier" (another template) or "slot" (another value)"""
+    spans: Dict[str, Tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def key(self) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
+        """What a consumer of the intent sees: readings with equal keys are the same answer."""
+        return self.intent, tuple(sorted((k, str(s.value)) for k, s in self.slots.items()))
+
+
+def slot_lists(matcher) -> Dict[Tuple[str, str], str]:
+    """(intent, slot name) -> list name, from the matcher's compiled template graphs."""
+    out: Dict[Tuple[str, str], str] = {}
+    for g in matcher.graphs:
+        for s in g.slot:
+            if s is not None:
+                out.setdefault((g.intent, s[1]), s[0])
+    return out
+
+
+def build_readings(matcher, text: str, limit: int, values_per_slot: int = 4, floor: float = 0.3,
+                   lists: Optional[Dict[Tuple[str, str], str]] = None,
+                   carriers: Optional[CarrierRenderer] = None) -> List[Reading]:
+    """At most `limit` distinct sentences: the matcher's parses first, then the same readings
+    said with the intent's other templates, then the closest other values of uncertain slots."""
+    lists = lists if lists is not None else slot_lists(matcher)
+    carriers = carriers if carriers is not None else CarrierRenderer(matcher.grammar)
+    tokens = matcher.tokens(text)
+    parses = matcher.candidates(text, limit=limit, floor=floor)
+    readings: List[Reading] = []
+    seen = set()
+
+    def add(r: Reading) -> None:
+        if r.sentence not in seen and len(readings) < limit:
+            seen.add(r.sentence)
+            readings.append(r)
+
+    for c in parses:
+        add(Reading(c.intent, dict(c.slots), c.sentence, c.confidence, c.template, "parse", dict(c.spans)))
+    for r in readings[:len(readings)]:  # the parses only: add() appends to `readings`
+        words = {name: m.raw for name, m in r.slots.items() if m.raw}
+        fixed = {name: m.value for name, m in r.slots.items() if not m.raw}
+        for sentence, template in carriers.alternatives(r.intent, words, fixed, tokens, CARRIERS_PER_READING):
+            add(Reading(r.intent, dict(r.slots), sentence, r.text_confidence, template, "carrier", dict(r.spans)))
+    for c in parses:
+        for alt in _slot_alternatives(matcher, c, tokens, lists, values_per_slot):
+            add(alt)
+    return readings
+
+
+def _slot_alternatives(matcher, c, tokens: List[str], lists: Dict[Tuple[str, str], str],
+                       keep: int) -> List[Reading]:
+    """Readings of candidate `c` with one uncertain slot replaced by its closest other values."""
+    out: List[Reading] = []
+    for name, match in c.slots.items():
+        index = matcher.lists.get(lists.get((c.intent, name), ""))
+        span = c.spans.get(name)
+        if index is None or not index.forms or span is None or match.confidence >= 1.0 or not match.raw:
+            continue  # numbers, wildcards and exact hits have nothing better to offer
+        heard = "".join(tokens[span[0]:span[1]])
+        sims = similarity_matrix([heard], index.forms, index.form_keys)[0]
+        for f in np.argsort(-sims, kind="stable")[: keep + 1].tolist():
+            spoken = index.form_text[f]
+            if spoken == match.raw:
+                continue
+            sentence = _replace_words(c.sentence, match.raw, spoken)
+            if sentence is None:
+                continue
+            slots = dict(c.slots)
+            slots[name] = type(match)(index.form_value[f], spoken, float(sims[f]))
+            out.append(Reading(c.intent, slots, sentence, c.confidence, c.template, "slot", dict(c.spans)))
+    out.sort(key=lambda r: -min(s.confidence for s in r.slots.values()))
+    return out
+
+
+def _replace_words(sentence: str, old: str, new: str) -> Optional[str]:
+    """`sentence` with the first whole-word occurrence of `old` replaced by `new`."""
+    words, target = sentence.split(), old.split()
+    for i in range(len(words) - len(target) + 1):
+        if words[i:i + len(target)] == target:
+            return " ".join(words[:i] + new.split() + words[i + len(target):])
+    return None
+
+
+def restyle(sentence: str, transcript: str, skip: Sequence[Tuple[str, ...]] = ()) -> str:
+    """Write normalised `sentence` as the recogniser wrote the transcript: its casing,
+    contractions and digits ("what is" -> "What's" when it said "What's"), first letter upper-case.
+
+    Word n-grams (up to 3) of the transcript whose normalised form differs from their plain
+    lower-case spelling are substituted back, longest first. Skip words (`skip`, as compiled by
+    the matcher) that open or close the transcript are kept around the sentence.
+    """
+    words = [w for w in (_EDGE_PUNCT.sub("", raw) for raw in transcript.split()) if w]
+    styles: Dict[Tuple[str, ...], str] = {}
+    for n in (3, 2, 1):
+        for i in range(len(words) - n + 1):
+            original = " ".join(words[i:i + n])
+            norm = tuple(tokenize(original))
+            if i == 0 and " ".join(norm) == original.lower():
+                continue  # the first word is upper-case because it is first, not a name
+            if norm and " ".join(norm) != original and norm not in styles:
+                styles[norm] = original
+    tokens = sentence.split()
+    out: List[str] = []
+    i = 0
+    while i < len(tokens):
+        for n in (3, 2, 1):
+            key = tuple(tokens[i:i + n])
+            if len(key) == n and key in styles:
+                out.append(styles[key])
+                i += n
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    prefix, suffix = _skip_edges(words, skip)
+    text = " ".join(prefix + out + suffix)
+    return text[:1].upper() + text[1:]
+
+
+def _skip_edges(words: List[str], skip: Sequence[Tuple[str, ...]]) -> Tuple[List[str], List[str]]:
+    """The transcript's leading and trailing words that are all skip words ("would you please"):
+    the grammar allows them anywhere, so a sentence is not penalised for the speaker saying them."""
+    if not skip:
+        return [], []
+
+    def skippable(part: List[str]) -> bool:
+        tokens = tokenize(" ".join(part))
+        return bool(tokens) and not remove_skip_words(tokens, skip)
+
+    head = max((n for n in range(len(words)) if skippable(words[:n])), default=0)
+    tail = max((n for n in range(len(words) - head) if skippable(words[len(words) - n:])), default=0)
+    return words[:head], words[len(words) - tail:] if tail else []

@@ -1,0 +1,88 @@
+"""Carrier-template alternatives: the same intent and slot values said with another template.
+
+The matcher keeps one alignment per intent, so when the recogniser garbles the carrier words
+("switch fade light up" for "switch bed light off") its sentence may use the wrong wording
+("switch off bed light"). Here every other template of the intent that takes exactly the
+reading's slots is rendered once: at each choice the option sharing most words (or sound
+keys) with the transcript is taken, optional parts only when they share any.
+"""
+from __future__ import annotations
+
+from typing import Dict, FrozenSet, List, Set, Tuple
+
+from voiced.grammar.model import Grammar, Template
+from voiced.grammar.normalize import tokenize
+from voiced.grammar.similarity import phonetic
+from voiced.grammar.template import Alt, Node, RuleRef, Seq, SlotRef, Words, references
+
+MAX_RULE_DEPTH = 8  # rules may reference rules; the loader rejects cycles, this is a backstop
+
+
+class CarrierRenderer:
+    """Renders templates of a grammar with given slot words, steered towards a transcript."""
+
+    def __init__(self, grammar: Grammar):
+        self.grammar = grammar
+        self._slots: Dict[Tuple[str, int], FrozenSet[str]] = {}
+
+    def template_slots(self, intent: str, index: int, template: Template) -> FrozenSet[str]:
+        key = (intent, index)
+        if key not in self._slots:
+            self._slots[key] = frozenset(self.grammar.template_slots(template)) - set(template.fixed_slots)
+        return self._slots[key]
+
+    def alternatives(self, intent: str, slot_words: Dict[str, str], fixed: Dict[str, object],
+                     heard: List[str], limit: int) -> List[Tuple[str, str]]:
+        """Up to `limit` (sentence, template text) for `intent` saying `slot_words` ({slot: words}),
+        most words in common with `heard` first; templates whose fixed slots disagree are skipped."""
+        chosen = self.grammar.intents.get(intent)
+        if chosen is None:
+            return []
+        keys = _keys(heard)
+        out: List[Tuple[int, str, str]] = []
+        for k, template in enumerate(chosen.templates):
+            if self.template_slots(intent, k, template) != frozenset(slot_words):
+                continue
+            if any(fixed.get(name) != value for name, value in template.fixed_slots.items()):
+                continue
+            words: List[str] = []
+            self._render(template.tree, slot_words, keys, words, set(), 0)
+            sentence = " ".join(" ".join(words).split())
+            out.append((len(_keys(sentence.split()) & keys), sentence, template.text))
+        out.sort(key=lambda t: -t[0])
+        return [(s, t) for _, s, t in out[:limit]]
+
+    def _render(self, node: Node, slots: Dict[str, str], keys: Set[str], out: List[str], used: Set[str],
+                depth: int) -> None:
+        if isinstance(node, Words):
+            out.extend(tokenize(node.text))
+        elif isinstance(node, Seq):
+            for item in node.items:
+                self._render(item, slots, keys, out, used, depth)
+        elif isinstance(node, RuleRef):
+            if depth < MAX_RULE_DEPTH and node.name in self.grammar.rules:
+                self._render(self.grammar.rules[node.name], slots, keys, out, used, depth + 1)
+        elif isinstance(node, SlotRef):
+            out.append(slots.get(node.slot_name, ""))
+            used.add(node.slot_name)
+        elif isinstance(node, Alt):
+            scored = [(self._option_score(o, slots, keys, used, depth), k) for k, o in enumerate(node.options)]
+            best, k = max(scored, key=lambda s: (s[0], -s[1]))
+            if node.optional and best <= 0:
+                return
+            self._render(node.options[k], slots, keys, out, used, depth)
+
+    def _option_score(self, option: Seq, slots: Dict[str, str], keys: Set[str], used: Set[str],
+                      depth: int) -> int:
+        """Slots still to say weigh most (a template must say each once), then words heard."""
+        refs, _ = references(option)
+        needed = sum(1 for r in refs if r.slot_name in slots and r.slot_name not in used)
+        repeated = sum(1 for r in refs if r.slot_name in used)
+        words: List[str] = []
+        self._render(option, {}, set(), words, set(), depth)
+        return 100 * needed - 100 * repeated + len(_keys(words) & keys)
+
+
+def _keys(words: List[str]) -> Set[str]:
+    """Words and their sound keys, so 'lite' in the transcript still votes for 'light'."""
+    return {w for w in words if w} | {phonetic(w) for w in words if w}

@@ -1,0 +1,180 @@
+"""Second stage after the fuzzy matcher: let the acoustic model choose among grammar readings.
+
+    rescorer = Rescorer(transcriber, matcher, config.rescoring)
+    result = rescorer.decide(matcher.match(t.text), t, transcriber.encoder_states())
+
+The candidate sentences and the free transcription are scored in one batched decoder call
+on the encoder states the transcription already used (no second encoder pass). A score is the
+summed token log-probability divided by tokens**length_alpha: the plain sum (alpha 0) favours
+short sentences, the mean (alpha 1) lets a wrong word hide in a long one; 0.5 accepted the
+most commands at the same safety margin against out-of-grammar speech on the tuning set. The
+best reading wins; it is rejected when the free transcription's score is more than `max_gap`
+above it, i.e. the speaker most likely said something the grammar cannot say.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from voiced.grammar.matcher import MatchResult
+from voiced.rescoring.candidates import Reading, build_readings, restyle, slot_lists
+from voiced.rescoring.carriers import CarrierRenderer
+from voiced.rescoring.scorer import SequenceScorer
+
+log = logging.getLogger(__name__)
+
+FUZZY = "fuzzy"
+RESCORING = "rescoring"
+_FINAL_PUNCT = re.compile(r"[\s.?!]+$")
+
+
+@dataclass
+class RescoredResult(MatchResult):
+    """A MatchResult that says which stage decided it, with the rescoring figures when it ran."""
+
+    decided_by: str = FUZZY
+    """"fuzzy" (the matcher's result stands) or "rescoring" (the acoustic scores decided)"""
+    rescoring: Dict[str, Any] = field(default_factory=dict)
+    """gap, margin, best and free scores (normalised log-probabilities), sentence, candidates, ms"""
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = super().to_dict()
+        out["decided_by"] = self.decided_by
+        if self.rescoring:
+            out["rescoring"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.rescoring.items()}
+        return out
+
+
+@dataclass
+class Evaluation:
+    """Every reading with its acoustic score, and the free transcription's score."""
+
+    readings: List[Reading]
+    surfaces: List[str]
+    scores: List[float]
+    """normalised log-probability per reading (same order as readings)"""
+    free_score: float
+    ms: float = 0.0
+    raw: List["tuple[float, int]"] = field(default_factory=list)
+    """(summed log-probability, terms) per reading, then the free transcription's: for calibration"""
+    scored: bool = True
+    """False when the decoder was not needed (one reading, said exactly): scores are then 0"""
+
+    def ranked(self) -> List[int]:
+        return sorted(range(len(self.scores)), key=lambda k: -self.scores[k])
+
+    def best_and_margin(self) -> "tuple[int, float]":
+        """Index of the best reading and its margin over the best reading with a different answer."""
+        order = self.ranked()
+        best = order[0]
+        key = self.readings[best].key
+        runner = next((self.scores[k] for k in order[1:] if self.readings[k].key != key), None)
+        return best, (math.inf if runner is None else self.scores[best] - runner)
+
+
+def confidence(gap: float, margin: float, max_gap: float) -> float:
+    """0-1: the mean of how close the reading comes to the free transcription (1 at gap <= 0,
+    0 at the rejection threshold `max_gap`) and how far it leads the best reading with another
+    answer (1 - exp(-margin / (max_gap / 4)); 1 when there is no other answer)."""
+    scale = max(max_gap, 1e-6)
+    fit = min(1.0, max(0.0, 1.0 - max(gap, 0.0) / scale))
+    separation = 1.0 - math.exp(-max(margin, 0.0) / (scale / 4.0)) if math.isfinite(margin) else 1.0
+    return 0.5 * fit + 0.5 * separation
+
+
+def should_rescore(match: MatchResult, config) -> bool:
+    """Mode always: every utterance; uncertain: rejections and matches below `uncertain_below`."""
+    if config.mode == "always":
+        return True
+    if config.mode == "uncertain":
+        return not match.recognized or match.confidence < config.uncertain_below
+    return False
+
+
+class Rescorer:
+    """Decides between the matcher's result and the acoustically best grammar reading.
+
+    Uses the transcriber's own decoder session and tokenizer; runs on the processing thread.
+    """
+
+    def __init__(self, transcriber, matcher, config):
+        self.config = config
+        self.matcher = matcher
+        self.tokenizer = transcriber.tokenizer
+        self.scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
+        self._lists = slot_lists(matcher)
+        self._carriers = CarrierRenderer(matcher.grammar)
+
+    def should_run(self, match: MatchResult) -> bool:
+        return should_rescore(match, self.config)
+
+    def evaluate(self, text: str, states: np.ndarray, limit: Optional[int] = None) -> Optional[Evaluation]:
+        """Score every reading of `text` and the free transcription; None when there is nothing to score."""
+        t0 = time.perf_counter()
+        free = _FINAL_PUNCT.sub("", text.strip())
+        if not free:
+            return None
+        readings = build_readings(self.matcher, text, limit or self.config.max_candidates,
+                                  self.config.values_per_slot, lists=self._lists,
+                                  carriers=self._carriers)
+        if not readings:
+            return None
+        surfaces = [restyle(r.sentence, free, self.matcher.skip) for r in readings]
+        if len(readings) == 1 and surfaces[0] == free:
+            # The recogniser said exactly the one grammar sentence: gap 0, no rival, no decoder call.
+            return Evaluation(readings, surfaces, [0.0], 0.0, (time.perf_counter() - t0) * 1000.0, scored=False)
+        unique = list(dict.fromkeys(surfaces + [free]))
+        scored = self.scorer.score(states, [self.tokenizer.encode(s) for s in unique])
+        alpha = self.config.length_alpha
+        by_text = dict(zip(unique, scored))
+        return Evaluation(readings, surfaces, [by_text[s].normalized(alpha) for s in surfaces],
+                          by_text[free].normalized(alpha), (time.perf_counter() - t0) * 1000.0,
+                          [(by_text[s].total, by_text[s].count) for s in surfaces + [free]])
+
+    def decide(self, match: MatchResult, transcript, encoder_states: np.ndarray) -> RescoredResult:
+        """The final result for one utterance: `match` itself, or what rescoring concluded."""
+        if not self.should_run(match):
+            return _tagged(match, FUZZY)
+        ev = self.evaluate(transcript.text, encoder_states)
+        if ev is None:
+            return _tagged(match, FUZZY)
+        best, margin = ev.best_and_margin()
+        reading = ev.readings[best]
+        gap = ev.free_score - ev.scores[best]
+        info = {"gap": gap, "margin": margin if math.isfinite(margin) else None, "best": ev.scores[best],
+                "free": ev.free_score, "sentence": ev.surfaces[best], "candidates": len(ev.readings), "ms": ev.ms,
+                "scored": ev.scored}
+        result = RescoredResult(text=match.text, decided_by=RESCORING, rescoring=info)
+        if gap > self.config.max_gap:
+            result.reason = "rescoring: the transcription fits better than any command"
+            result.confidence = confidence(gap, margin, self.config.max_gap)
+            result.alternatives = [(reading.intent, result.confidence, reading.slots)]
+        else:
+            result.recognized = True
+            result.intent = reading.intent
+            result.slots = dict(reading.slots)
+            result.template = reading.template
+            result.confidence = confidence(gap, margin, self.config.max_gap)
+        log.debug("rescored %r: %s %s gap %.2f margin %.2f (%d candidates, %.0f ms)", transcript.text,
+                  reading.intent, {k: s.value for k, s in reading.slots.items()}, gap, margin, len(ev.readings), ev.ms)
+        return result
+
+
+def make_rescorer(config, transcriber, matcher) -> Optional[Rescorer]:
+    """The rescorer for `config` (a Config or its RescoringConfig); None when rescoring is off."""
+    section = getattr(config, "rescoring", config)
+    if section.mode == "off":
+        return None
+    return Rescorer(transcriber, matcher, section)
+
+
+def _tagged(match: MatchResult, decided_by: str) -> RescoredResult:
+    fields = {k: getattr(match, k) for k in ("text", "recognized", "intent", "slots", "confidence", "template",
+                                            "reason", "alternatives")}
+    return RescoredResult(**fields, decided_by=decided_by)
