@@ -19,5 +19,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[${extras}]"
+log=$(mktemp)
+# pip is chatty on stderr even when all is well: show its output only when it fails.
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[${extras}]"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup failed: pip could not install voiced[${extras}]" >&2
+    exit 1
+fi
+rm -f "$log"

@@ -222,9 +222,9 @@ class MqttLink:
                 info.wait_for_publish(timeout=max(wait_s, 0.5))
             except (RuntimeError, ValueError) as exc:
                 log.warning("could not publish offline status: %s", exc)
+        self._connected.clear()  # first, so the disconnect below is not reported as an outage
         self._client.disconnect()
         self._client.loop_stop()
-        self._connected.clear()
 
     # --- paho callbacks (network thread) ---------------------------------------------
 
@@ -261,6 +261,8 @@ class MqttLink:
         self._connected.clear()
         if was:
             log.warning("disconnected from broker (%s); queueing until reconnected", reason_code)
+        else:
+            log.debug("disconnected from broker (%s)", reason_code)
 
     def _on_connect_fail(self, client, userdata) -> None:
         log.debug("connection attempt to %s:%s failed", self._config.host, self._config.port)
