@@ -1,7 +1,8 @@
 """Greedy decoding with a key/value cache, for both decoder layouts.
 
 * v1: one merged graph; ``use_cache_branch`` false on the first step (empty past), true later.
-* v2: ``decoder_model`` for the first step, ``decoder_with_past_model`` for later steps.
+* v2: ``decoder_model`` for the first step, ``decoder_with_past_model`` for later steps. The
+  weights the two graphs have in common are held once (voiced.asr.shared_weights).
 
 The cache is passed as onnxruntime OrtValues through IOBinding: the outputs of one step are
 bound as the inputs of the next without a round trip through numpy, and the cross-attention
@@ -18,7 +19,8 @@ from typing import Dict, List
 import numpy as np
 
 from voiced.asr.models import ModelFiles
-from voiced.asr.sessions import SessionSettings, create_session
+from voiced.asr.sessions import SessionSettings, create_session, make_session_options
+from voiced.asr.shared_weights import SharedWeights
 from voiced.asr.tokenizer import BOS_ID, EOS_ID
 from voiced.errors import ModelError
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _STATES = "encoder_hidden_states"
 _BRANCH = "use_cache_branch"
+_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 _CROSS_MARKERS = (".encoder.", "_encoder_", "encoder_key", "encoder_value", "cross")
 
 
@@ -93,11 +96,14 @@ class _Graph:
 class Decoder:
     """Greedy decoder for one model; sessions are created once and reused."""
 
-    def __init__(self, files: ModelFiles, settings: SessionSettings):
+    def __init__(self, files: ModelFiles, settings: SessionSettings, share_weights: bool = True):
         import onnxruntime as ort
 
         self._ort = ort
-        first = _Graph(create_session(files.decoder, settings), files.decoder)
+        # v2: the cached-step graph's weights are nearly all copies of the first-step graph's.
+        self.shared = (SharedWeights([files.decoder, files.decoder_with_past])
+                       if share_weights and files.layout == "v2" and files.decoder_with_past else None)
+        first = _Graph(self._session(files.decoder, settings, 0), files.decoder)
         if _STATES not in first.inputs:
             raise ModelError(f"{files.decoder}: the first decoder step needs an {_STATES} input")
         if files.layout == "v1":
@@ -105,7 +111,7 @@ class Decoder:
                 raise ModelError(f"{files.decoder}: merged decoder without a {_BRANCH} input")
             later = first
         else:
-            later = _Graph(create_session(files.decoder_with_past, settings), files.decoder_with_past)
+            later = _Graph(self._session(files.decoder_with_past, settings, 1), files.decoder_with_past)
         self.first, self.later = first, later
         # Which outputs of each step feed which past input of the next (cached) step.
         self._from_first = map_cache(first.outputs, later.past, str(files.decoder))
@@ -118,6 +124,19 @@ class Decoder:
         self._logits = first.outputs[0]
         log.debug("decoder cache: %d self-attention entries per step, %d kept from the first step",
                   len(self._from_later), len(self._fixed))
+
+    def _session(self, path, settings: SessionSettings, index: int):
+        if self.shared is None or not self.shared.active:
+            return create_session(path, settings)
+        try:
+            # Pre-packing copies weights; worth it only for the cached step, which runs per token.
+            options = self.shared.apply(index, make_session_options(settings), prepack=index == 1)
+            options.add_session_config_entry(_DATA_FOLDER, self.shared.external_data_folder(index))
+            return self._ort.InferenceSession(self.shared.model_bytes(index), options,
+                                              providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own Fail/InvalidGraph types, or a file that changed
+            log.debug("%s: loading with shared weights failed (%s); loading it alone", path, exc)
+            return create_session(path, settings)
 
     def decode(self, states: np.ndarray, max_tokens: int, stop_at_eos: bool = True) -> DecodeResult:
         """Greedy tokens (without BOS, with EOS when reached) for encoder `states`."""
