@@ -95,3 +95,17 @@ def test_very_short_audio_is_padded(base_en_transcriber, speech_dir):
     result = base_en_transcriber.transcribe(audio)
     assert result.audio_s == pytest.approx(0.025)
     assert len(result.tokens) <= math.ceil(0.025 * 6.5) + 1
+
+
+def test_speech_with_a_clipped_onset_still_gets_a_reading(base_en_transcriber, speech_dir):
+    """Cut into the first word, base-en ends at once; the audio passed the VAD, so the best
+    non-empty reading is kept for the matcher and the rescorer."""
+    audio = load_audio(speech_dir / "commands" / "stp_turn_off_lights_in_the_office.wav")[int(0.9 * 16000):]
+    base_en_transcriber.transcribe(audio)
+    states = base_en_transcriber.encoder_states()
+    plain = base_en_transcriber.decoder.decode(states, max_tokens=40)
+    assert plain.tokens == [EOS_ID]
+    kept = base_en_transcriber.decoder.decode(states, max_tokens=40, never_empty=True)
+    assert kept.tokens[0] != EOS_ID and len(kept.tokens) > 2
+    transcript = base_en_transcriber.transcribe(audio)  # the Transcriber asks for it by default
+    assert transcript.tokens == [t for t in kept.tokens if t != EOS_ID] and transcript.text.strip()

@@ -138,14 +138,21 @@ class Decoder:
             log.debug("%s: loading with shared weights failed (%s); loading it alone", path, exc)
             return create_session(path, settings)
 
-    def decode(self, states: np.ndarray, max_tokens: int, stop_at_eos: bool = True) -> DecodeResult:
-        """Greedy tokens (without BOS, with EOS when reached) for encoder `states`."""
+    def decode(self, states: np.ndarray, max_tokens: int, stop_at_eos: bool = True,
+               never_empty: bool = False) -> DecodeResult:
+        """Greedy tokens (without BOS, with EOS when reached) for encoder `states`. With
+        `never_empty`, an EOS as the very first token is replaced by the best other token."""
         ort = self._ort
         result = DecodeResult()
         states_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(states, dtype=np.float32))
         t0 = time.perf_counter()
         values = self._first_step(states_value)
-        token = int(np.argmax(values[self._logits].numpy()[0, -1]))
+        logits = values[self._logits].numpy()[0, -1]
+        token = int(np.argmax(logits))
+        if never_empty and token == EOS_ID:
+            logits = logits.copy()
+            logits[EOS_ID] = -np.inf
+            token = int(np.argmax(logits))
         result.tokens.append(token)
         result.first_step_ms = (time.perf_counter() - t0) * 1000.0
         eos = EOS_ID if stop_at_eos else -1

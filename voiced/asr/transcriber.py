@@ -42,9 +42,14 @@ class Transcriber:
     """
 
     def __init__(self, files: ModelFiles, settings: SessionSettings = SessionSettings(),
-                 max_tokens_per_second: float = 6.5, encode_interval_s: float = 1.0, warm: bool = True):
+                 max_tokens_per_second: float = 6.5, encode_interval_s: float = 1.0, warm: bool = True,
+                 never_empty: bool = True):
         self.files = files
         self.max_tokens_per_second = max_tokens_per_second
+        # Moonshine sometimes ends at once on speech it finds hard (a clipped onset, an unusual
+        # voice). The audio it gets has already passed the VAD, so its best non-empty reading is
+        # worth more to the matcher and the rescorer than nothing.
+        self.never_empty = never_empty
         self.tokenizer = Tokenizer(files.tokenizer)
         self.geometry = None
         if files.layout == "v2":
@@ -99,7 +104,8 @@ class Transcriber:
         states = self.encoder_states()
         timings = {"finalize_encode": self.encoding.stats.ms - before}
         audio_s = self.audio_s
-        result = self.decoder.decode(states, self.decoder.budget(audio_s, self.max_tokens_per_second))
+        result = self.decoder.decode(states, self.decoder.budget(audio_s, self.max_tokens_per_second),
+                                     never_empty=self.never_empty)
         tokens = [t for t in result.tokens if t != EOS_ID]
         timings.update(
             encode=self.encoding.stats.ms,
