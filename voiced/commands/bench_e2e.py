@@ -23,10 +23,6 @@ DEFAULT_GRAMMAR = REPO / "config" / "commands.yaml"
 MODES = (("naive", False), ("speculative", True))
 
 
-def register(subparsers) -> None:
-    """Only a benchmark: speculation itself is the `speculative` config setting."""
-
-
 def register_bench(bench_subparsers) -> None:
     p = bench_subparsers.add_parser(
         "e2e", help="end-to-end latency through the whole daemon, speculation off vs on",

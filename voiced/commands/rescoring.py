@@ -15,10 +15,6 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CLIPS = REPO.parent / "shared" / "speech" / "commands"
 
 
-def register(subparsers) -> None:
-    """No user-facing command: rescoring is configured in the `rescoring` config section."""
-
-
 def register_bench(bench_subparsers) -> None:
     p = bench_subparsers.add_parser(
         "rescoring", help="extra latency of grammar-aware rescoring per utterance",
