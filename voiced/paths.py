@@ -1,4 +1,4 @@
-"""Where voiced keeps files it downloads or generates.
+"""Where voiced finds the files it ships and keeps the files it downloads or generates.
 
 Read once at the command-line boundary and passed down; stages never look at the environment.
 """
@@ -7,6 +7,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Mapping, Optional
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+"""config/ beside the package in a checkout: the shipped command set, demo recording and eval labels"""
+SHIPPED_GRAMMAR = CONFIG_DIR / "commands.yaml"
+DEMO_RECORDING = CONFIG_DIR / "demo" / "commands.wav"
 
 
 def cache_dir(env: Optional[Mapping[str, str]] = None) -> Path:

@@ -13,8 +13,8 @@ import numpy as np
 from voiced.asr.models import ModelFiles
 from voiced.asr.sessions import SessionSettings
 from voiced.asr.transcriber import SAMPLE_RATE, Transcriber
+from voiced.paths import DEMO_RECORDING
 
-DEMO_RECORDING = Path(__file__).resolve().parents[2] / "config" / "demo" / "commands.wav"
 """Real spoken commands shipped with a checkout; the default speech for the benchmark."""
 
 

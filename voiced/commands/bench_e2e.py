@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from voiced.errors import ConfigError, Problem, VoicedError
+from voiced.paths import DEMO_RECORDING, SHIPPED_GRAMMAR
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_FILES = [REPO / "config" / "demo" / "commands.wav"]
-DEFAULT_GRAMMAR = REPO / "config" / "commands.yaml"
+DEFAULT_FILES = [DEMO_RECORDING]
+DEFAULT_GRAMMAR = SHIPPED_GRAMMAR
 MODES = (("naive", False), ("speculative", True))
 
 

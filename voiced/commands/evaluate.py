@@ -6,11 +6,12 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+
 from voiced.errors import ConfigError, Problem
+from voiced.paths import SHIPPED_GRAMMAR
 
 log = logging.getLogger(__name__)
 
-SHIPPED_GRAMMAR = Path(__file__).resolve().parents[2] / "config" / "commands.yaml"
 
 
 def register(subparsers) -> None:

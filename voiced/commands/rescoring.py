@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import List
 
 from voiced.errors import ConfigError, Problem
+from voiced.paths import CONFIG_DIR, SHIPPED_GRAMMAR
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CLIPS = REPO.parent / "shared" / "speech" / "commands"
+DEFAULT_CLIPS = CONFIG_DIR.parent.parent / "shared" / "speech" / "commands"
 
 
 def register_bench(bench_subparsers) -> None:
@@ -27,7 +27,7 @@ def register_bench(bench_subparsers) -> None:
                    help="folder of WAV files (default: the speech corpus' commands)")
     p.add_argument("--labels", type=Path, metavar="FILE", help="labels JSON with a transcript per file")
     p.add_argument("--model", type=Path, metavar="DIR", help="model directory (default: see README, Models)")
-    p.add_argument("--grammar", type=Path, default=REPO / "config" / "commands.yaml", metavar="FILE")
+    p.add_argument("--grammar", type=Path, default=SHIPPED_GRAMMAR, metavar="FILE")
     p.add_argument("--config", type=Path, help="config file for the rescoring section (default: built-in)")
     p.add_argument("--threads", type=int, default=1, metavar="N", help="onnxruntime intra-op threads (default 1)")
     p.add_argument("--limit", type=int, default=40, metavar="N", help="at most N clips (default 40)")

@@ -23,6 +23,7 @@ import numpy as np
 from voiced.audio import SAMPLE_RATE
 from voiced.errors import VoicedError
 from voiced.evaluation.labels import Label, save_labels
+from voiced.paths import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ SPLIT_VOICES = {
 SPEEDS_WPM = (130, 150, 170, 190)
 CONDITIONS = ("clean", 20.0, 10.0, 5.0)  # SNR in dB
 REJECT_SHARE = 0.2  # out-of-grammar share of each split
-DEFAULT_REJECT_FILE = Path(__file__).resolve().parents[2] / "config" / "eval" / "out_of_grammar.txt"
+DEFAULT_REJECT_FILE = CONFIG_DIR / "eval" / "out_of_grammar.txt"
 
 
 @dataclass(frozen=True)

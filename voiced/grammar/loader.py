@@ -16,6 +16,7 @@ from voiced.errors import GrammarError, Problem
 from voiced.grammar import schema
 from voiced.grammar.model import Grammar
 from voiced.grammar.template import references
+from voiced.paths import SHIPPED_GRAMMAR
 
 PathLike = Union[str, Path]
 
@@ -156,4 +157,4 @@ def config_grammar_paths(config: Any) -> List[Path]:
 
 def shipped_grammar_path() -> Path:
     """The command set that ships with voiced (config/commands.yaml next to the package)."""
-    return Path(__file__).resolve().parents[2] / "config" / "commands.yaml"
+    return SHIPPED_GRAMMAR
