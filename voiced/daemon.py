@@ -80,15 +80,11 @@ class Daemon:
     def start(self) -> None:
         """Load and warm everything, connect, open the source, start the threads, then READY=1."""
         from voiced.asr.models import resolve_model
-        from voiced.asr.transcriber import Transcriber
         from voiced.audio.sources import open_source
-        from voiced.endpoint import Endpointer
         from voiced.paths import models_dir
-        from voiced.pipeline import UtteranceProcessor
+        from voiced.pipeline import build_stages
         from voiced.publisher import Publisher, open_link, topics_for
-        from voiced.rescoring import make_rescorer
         from voiced.threads import plan_for_config
-        from voiced.vad import SileroVad
 
         cfg = self.config
         self.notifier.status("loading grammar")
@@ -104,12 +100,8 @@ class Daemon:
         self.notifier.status("loading models")
         _, plan = plan_for_config(cfg.model)
         files = resolve_model(cfg.resolve(cfg.model.path), models_dir())
-        transcriber = Transcriber(files, plan.asr, cfg.model.max_tokens_per_second)  # warms its sessions
-        vad = SileroVad(cfg.resolve(cfg.vad.model), threads=plan.vad.intra_op_threads)
-        self.endpointer = Endpointer(cfg.vad, vad)
-        self.processor = UtteranceProcessor(transcriber, matcher, self.publisher.publish, make_recorder(cfg),
-                                            speculative=cfg.speculative,
-                                            rescorer=make_rescorer(cfg, transcriber, matcher))
+        self.endpointer, self.processor = build_stages(cfg, files, plan.asr, plan.vad.intra_op_threads, matcher,
+                                                       self.publisher.publish, make_recorder(cfg))
 
         self.source = open_source(cfg.audio, stdin=self._stdin,
                                   base_dir=Path(cfg.source_path).parent if cfg.source_path else None)

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -177,3 +177,19 @@ class UtteranceProcessor:
         self._start_s = None
         self.transcriber.reset()
         return utt
+
+
+def build_stages(config: Any, files: Any, asr_settings: Any, vad_threads: int, matcher: Any,
+                 publish: Callable[[Utterance, Any], Any], recorder: Any = None) -> Tuple[Any, UtteranceProcessor]:
+    """The endpointer and the utterance processor as the daemon runs them; `voiced eval` builds
+    them here too, so what it measures is the daemon's path. Loads and warms the models."""
+    from voiced.asr.transcriber import Transcriber
+    from voiced.endpoint import Endpointer
+    from voiced.rescoring import make_rescorer
+    from voiced.vad import SileroVad
+
+    transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second)
+    endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))
+    processor = UtteranceProcessor(transcriber, matcher, publish, recorder, speculative=config.speculative,
+                                   rescorer=make_rescorer(config, transcriber, matcher))
+    return endpointer, processor

@@ -52,22 +52,14 @@ class EvalPipeline:
     """The daemon's stages, loaded once and reused for every file."""
 
     def __init__(self, config: Config, matcher: Any, model_files: Any, asr_settings: Any, vad_threads: int = 1):
-        from voiced.asr.transcriber import Transcriber
-        from voiced.endpoint import Endpointer
-        from voiced.pipeline import UtteranceProcessor
-        from voiced.rescoring import make_rescorer
-        from voiced.vad import SileroVad
+        from voiced.pipeline import build_stages
 
         self.config = config
-        self.transcriber = Transcriber(model_files, asr_settings, config.model.max_tokens_per_second)
-        vad = SileroVad(config.resolve(config.vad.model), threads=vad_threads)
-        self.endpointer = Endpointer(config.vad, vad)
         self._results: List[UtteranceResult] = []
-        # Built as the daemon builds it: rescoring per config.rescoring.mode; speculation must not
+        # The daemon's own builder: rescoring per config.rescoring.mode; speculation must not
         # change a result, so it stays as configured.
-        self.rescorer = make_rescorer(config, self.transcriber, matcher)
-        self.processor = UtteranceProcessor(self.transcriber, matcher, self._sink, rescorer=self.rescorer,
-                                            speculative=config.speculative)
+        self.endpointer, self.processor = build_stages(config, model_files, asr_settings, vad_threads, matcher,
+                                                       self._sink)
 
     def _sink(self, utterance: Any, result: Any) -> None:
         """Stands in for Publisher.publish: keeps what would have been published."""
