@@ -236,6 +236,19 @@ def test_recorder_keeps_only_the_newest(tmp_path):
     assert len(load_audio(tmp_path / "rec" / next(p.name for p in (tmp_path / "rec").glob("*_u3.wav")))) == 1600
 
 
+def test_recordings_sort_in_the_order_they_were_saved(tmp_path):
+    """Utterances a --fast run saves within one second still list, and prune, in order."""
+    from voiced.recorder import Recorder
+
+    recorder = Recorder(tmp_path / "rec", max_recordings=5)
+    ids = ["f3", "a1", "c2", "b9", "e0", "d4", "0a"]  # not in alphabetical order
+    for uid in ids:
+        recorder.save(uid, silence(0.01), {"text": uid})
+    names = sorted(p.stem.split("_", 1)[1] for p in (tmp_path / "rec").glob("*.wav"))
+    listed = [p.stem.split("_", 1)[1] for p in sorted((tmp_path / "rec").glob("*.wav"))]
+    assert listed == ids[-5:] and sorted(listed) == names
+
+
 def test_listen_off_over_mqtt_ignores_speech_until_on_again(tmp_path, mosquitto, speech_dir):
     config = write_config(tmp_path, mosquitto)
     sub = Subscriber(mosquitto, ["voiced/test/#"])

@@ -1,7 +1,9 @@
 """Debug recordings: each utterance as the recogniser heard it, with what it made of it.
 
-`<dir>/<time>_<id>.wav` holds the audio; `<dir>/<time>_<id>.json` the transcript, the match
-and the timings. The folder is bounded: beyond `max_recordings` the oldest pairs go first.
+`<dir>/<time>-<seq>_<id>.wav` holds the audio; `<dir>/<time>-<seq>_<id>.json` the transcript,
+the match and the timings. Names sort in the order the utterances were saved (millisecond time,
+then a counter for utterances within one millisecond), so `ls` lists them as they were heard.
+The folder is bounded: beyond `max_recordings` the oldest pairs go first.
 This is the tool for "it did not understand me".
 """
 from __future__ import annotations
@@ -24,10 +26,14 @@ class Recorder:
         self.directory = Path(directory)
         self.max_recordings = max_recordings
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._count = 0
 
     def save(self, utterance_id: str, audio: np.ndarray, info: Dict[str, Any]) -> Optional[Path]:
         """Write one recording; never raises (a full disk must not stop the daemon)."""
-        stem = time.strftime("%Y%m%d-%H%M%S", time.localtime()) + f"_{utterance_id}"
+        now = time.time()
+        self._count += 1
+        stem = (time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+                + f".{int(now * 1000) % 1000:03d}-{self._count % 10000:04d}_{utterance_id}")
         wav = self.directory / f"{stem}.wav"
         try:
             write_wav(wav, audio)
@@ -40,8 +46,7 @@ class Recorder:
         return wav
 
     def _prune(self) -> None:
-        # Sorted by name = by time (the stem starts with a sortable timestamp), then by mtime.
-        wavs = sorted(self.directory.glob("*.wav"), key=lambda p: (p.stat().st_mtime, p.name))
+        wavs = sorted(self.directory.glob("*.wav"))  # by name = in the order they were saved
         for old in wavs[:max(0, len(wavs) - self.max_recordings)]:
             old.unlink(missing_ok=True)
             old.with_suffix(".json").unlink(missing_ok=True)
