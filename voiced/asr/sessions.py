@@ -59,7 +59,11 @@ def create_session(path, settings: SessionSettings):
     from voiced.errors import ModelError
 
     try:
-        return ort.InferenceSession(str(path), make_session_options(settings),
-                                    providers=["CPUExecutionProvider"])
+        model = str(path)
+        if str(path).endswith(".ort"):
+            from voiced.asr.ort_format import as_onnx
+
+            model = as_onnx(path)  # so that onnxruntime optimises it (see ort_format)
+        return ort.InferenceSession(model, make_session_options(settings), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
         raise ModelError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from exc

@@ -31,9 +31,11 @@ import mmap
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from voiced.asr.protobuf import encode_varint, field, fields, spans, varint
 
 log = logging.getLogger(__name__)
 
@@ -63,73 +65,17 @@ class Initializer:
     length: int
 
 
-def _varint(buf, pos: int, end: int) -> Tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise ValueError(f"truncated varint at byte {pos}")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, payload) -> bytes:
-    """One length-delimited field (wire type 2)."""
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + bytes(payload)
-
-
-def _spans(buf, start: int, end: int) -> Iterator[Tuple[int, int, int, int, int]]:
-    """(field number, wire type, value or payload start, payload end, field start) of one message."""
-    pos = start
-    while pos < end:
-        first = pos
-        key, pos = _varint(buf, pos, end)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos, end)
-            yield number, wire, value, pos, first
-            continue
-        if wire == 2:
-            size, pos = _varint(buf, pos, end)
-        elif wire in (1, 5):
-            size = 8 if wire == 1 else 4
-        else:  # groups (3, 4) are not used by ONNX; anything else is corruption
-            raise ValueError(f"unexpected protobuf wire type {wire} at byte {pos}")
-        if pos + size > end:
-            raise ValueError(f"field {number} at byte {pos} runs past its message")
-        yield number, wire, pos, pos + size, first
-        pos += size
-
-
-def _fields(buf, start: int, end: int) -> Iterator[Tuple[int, int, int, int]]:
-    """(field number, wire type, value or payload start, payload end) of one message."""
-    for number, wire, a, b, _ in _spans(buf, start, end):
-        yield number, wire, a, b
-
-
 def _initializer(buf, start: int, end: int) -> Optional[Initializer]:
     """The initializer at buf[start:end], or None when its bytes are not plain raw_data."""
     name, dtype, dims, raw = "", 0, [], None
-    for number, wire, a, b in _fields(buf, start, end):
+    for number, wire, a, b in fields(buf, start, end):
         if number == _T_DIMS:
             if wire == 0:
                 dims.append(a)
             else:  # packed
                 pos = a
                 while pos < b:
-                    value, pos = _varint(buf, pos, b)
+                    value, pos = varint(buf, pos, b)
                     dims.append(value)
         elif number == _T_TYPE and wire == 0:
             dtype = a
@@ -157,10 +103,10 @@ def read_initializers(buf) -> List[Initializer]:
     """
     found: List[Initializer] = []
     graphs = 0
-    for number, wire, a, b in _fields(buf, 0, len(buf)):
+    for number, wire, a, b in fields(buf, 0, len(buf)):
         if number == _MODEL_GRAPH and wire == 2:
             graphs += 1
-            for n, w, ta, tb in _fields(buf, a, b):
+            for n, w, ta, tb in fields(buf, a, b):
                 if n == _GRAPH_INITIALIZER and w == 2:
                     tensor = _initializer(buf, ta, tb)
                     if tensor is not None:
@@ -197,12 +143,12 @@ def _catalogue(path: Path) -> Dict[Tuple, List[Initializer]]:
 
 def _as_external(tensor: Initializer, location: str) -> bytes:
     """A TensorProto naming `tensor` and pointing at its raw_data in file `location`."""
-    out = [_field(_T_NAME, tensor.name.encode("utf-8"))]
-    out += [_encode_varint(_T_DIMS << 3) + _encode_varint(d) for d in tensor.dims]
-    out.append(_encode_varint(_T_TYPE << 3) + _encode_varint(tensor.dtype))
+    out = [field(_T_NAME, tensor.name.encode("utf-8"))]
+    out += [encode_varint(_T_DIMS << 3) + encode_varint(d) for d in tensor.dims]
+    out.append(encode_varint(_T_TYPE << 3) + encode_varint(tensor.dtype))
     for key, value in (("location", location), ("offset", str(tensor.offset)), ("length", str(tensor.length))):
-        out.append(_field(_T_EXTERNAL, _field(1, key.encode()) + _field(2, value.encode())))
-    out.append(_encode_varint(_T_LOCATION << 3) + _encode_varint(1))
+        out.append(field(_T_EXTERNAL, field(1, key.encode()) + field(2, value.encode())))
+    out.append(encode_varint(_T_LOCATION << 3) + encode_varint(1))
     return b"".join(out)
 
 
@@ -286,19 +232,19 @@ class SharedWeights:
                 # Slices of the map, joined once: intermediate copies of the kept tensors would
                 # stay in Python's heap as fragmentation after the session is built.
                 pieces: List[object] = []
-                for number, wire, a, b, first in _spans(buf, 0, len(buf)):
+                for number, wire, a, b, first in spans(buf, 0, len(buf)):
                     if number != _MODEL_GRAPH or wire != 2:
                         pieces.append(view[first:b])
                         continue
                     graph: List[object] = []
-                    for n, w, ta, tb, tfirst in _spans(buf, a, b):
+                    for n, w, ta, tb, tfirst in spans(buf, a, b):
                         tensor = _initializer(buf, ta, tb) if n == _GRAPH_INITIALIZER and w == 2 else None
                         if tensor is not None and tensor.length >= MIN_SHARED_BYTES:
-                            graph.append(_field(_GRAPH_INITIALIZER, _as_external(tensor, path.name)))
+                            graph.append(field(_GRAPH_INITIALIZER, _as_external(tensor, path.name)))
                         else:
                             graph.append(view[tfirst:tb])
                     size = sum(len(p) for p in graph)
-                    pieces.append(_encode_varint(_MODEL_GRAPH << 3 | 2) + _encode_varint(size))
+                    pieces.append(encode_varint(_MODEL_GRAPH << 3 | 2) + encode_varint(size))
                     pieces.extend(graph)
                 return b"".join(pieces)
             finally:
