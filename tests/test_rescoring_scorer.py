@@ -61,3 +61,61 @@ def test_the_spoken_sentence_outscores_a_wrong_slot(scored):
     right, wrong = scorer.score(states, [transcriber.tokenizer.encode(SENTENCES[0]),
                                          transcriber.tokenizer.encode(SENTENCES[2])])
     assert right.normalized() > wrong.normalized() + 1.0
+
+
+def test_cached_step_scoring_equals_the_uncached_graph(scored):
+    """Scores come from the recogniser's own first step plus one cached-step call; they must
+    equal the uncached graph run on [BOS, t1 .. tn] directly."""
+    transcriber, scorer, states = scored
+    sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES] + [[]]
+    cached = scorer.score(states, sequences)
+    assert scorer.cached  # the merged graph took several tokens at once
+    scorer.cached = False
+    try:
+        reference = scorer.score(states, sequences)
+    finally:
+        scorer.cached = True
+    for c, r in zip(cached, reference):
+        assert c.count == r.count
+        assert c.total == pytest.approx(r.total, abs=1e-3)
+
+
+def test_the_transcripts_first_step_is_reused(scored):
+    """Rescoring the utterance just transcribed runs no second first step; other states do."""
+    transcriber, _, states = scored
+    decoder = transcriber.decoder
+    assert decoder.first_step(states) is decoder.first_step(states)
+    fresh = decoder.first_step(states.copy())
+    assert fresh is not decoder.first_step(states)
+    logits = next(iter(fresh.values())).numpy()
+    np.testing.assert_allclose(logits, next(iter(decoder.first_step(states).values())).numpy(), atol=1e-4)
+
+
+def test_cached_step_scoring_on_the_v2_layout(tiny_twin_model, speech_dir, tmp_path):
+    """v2: decoder_with_past takes the candidates' tokens at once and gives the uncached graph's
+    scores. Float copies of the twin's graphs, so that INT8's per-call activation scales (which
+    differ with the batch) cannot hide a wrong attention mask."""
+    import shutil
+
+    from asr_float_twin import dequantize_matmuls
+    from voiced.asr.models import load_model_dir
+    from voiced.asr.transcriber import Transcriber
+    from voiced.rescoring.scorer import SequenceScorer
+
+    folder = tmp_path / "float-twin"
+    shutil.copytree(tiny_twin_model.directory, folder)
+    for path in (tiny_twin_model.encoder, tiny_twin_model.decoder, tiny_twin_model.decoder_with_past):
+        dequantize_matmuls(path, folder / path.name)
+    transcriber = Transcriber(load_model_dir(folder, "test"), warm=False)
+    transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav"))
+    states = transcriber.encoder_states()
+    scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
+    sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES]
+    cached = scorer.score(states, sequences)
+    assert scorer.cached
+    scorer.cached = False
+    reference = scorer.score(states, sequences)
+    for c, r in zip(cached, reference):
+        assert c.total == pytest.approx(r.total, abs=1e-3)
+    # a wrong mask (a token seeing the ones after it) moves scores by whole nats, not 1e-3
+    assert len({round(c.total, 2) for c in cached}) == len(cached)

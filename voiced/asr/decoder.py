@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -122,6 +122,7 @@ class Decoder:
         self._fixed = [p for p in later.past if p not in self._from_later]
         self._later_outputs = [o for o in later.outputs if o in self._from_later.values()]
         self._logits = first.outputs[0]
+        self._last_first: Optional[Tuple[np.ndarray, Dict[str, object]]] = None
         log.debug("decoder cache: %d self-attention entries per step, %d kept from the first step",
                   len(self._from_later), len(self._fixed))
 
@@ -147,6 +148,7 @@ class Decoder:
         states_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(states, dtype=np.float32))
         t0 = time.perf_counter()
         values = self._first_step(states_value)
+        self._last_first = (states, values)
         logits = values[self._logits].numpy()[0, -1]
         token = int(np.argmax(logits))
         if never_empty and token == EOS_ID:
@@ -184,6 +186,19 @@ class Decoder:
             cache = {p: got[o] for p, o in self._from_later.items()}
         result.later_steps_ms = (time.perf_counter() - t1) * 1000.0
         return result
+
+    def first_step(self, states: np.ndarray) -> Dict[str, object]:
+        """The first step's outputs (logits, self- and cross-attention cache) for `states`. The
+        last decode's are reused when it ran on this very array: rescoring the utterance just
+        transcribed then costs no second pass over the encoder states."""
+        if self._last_first is not None and self._last_first[0] is states:
+            return self._last_first[1]
+        value = self._ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(states, dtype=np.float32))
+        return self._first_step(value)
+
+    def cache_outputs(self) -> Dict[str, str]:
+        """{past input of the cached step: first-step output that feeds it}"""
+        return dict(self._from_first)
 
     def _first_step(self, states_value) -> Dict[str, object]:
         graph = self.first
