@@ -77,3 +77,21 @@ def test_carrier_alternatives_say_the_reading_with_other_templates():
     assert any(r.source == "carrier" for r in readings)
     for r in readings:  # every sentence is one the grammar can say, with the reading's slots
         assert m.match(r.sentence).recognized
+
+
+def test_a_slot_the_parse_dropped_is_offered_back():
+    """'in the bathtub' cannot be placed, so the best parse is the template without {area};
+    the readings still offer the template with the slot, filled from the words left unused."""
+    grammar = GRAMMAR + """
+  GetTemperature:
+    data:
+      - sentences: ["what is the temperature", "what is the temperature in the {area}"]
+"""
+    m = Matcher(load_grammar_text(grammar))
+    readings = build_readings(m, "what is the temperature in the bathtub", limit=32, values_per_slot=4)
+    assert readings[0].source == "parse" and "area" not in readings[0].slots
+    offered = [r for r in readings if r.intent == "GetTemperature" and "area" in r.slots]
+    assert 1 <= len(offered) <= 4
+    for r in offered:  # each one a sentence the grammar says, with the slot it claims
+        parsed = m.match(r.sentence)
+        assert parsed.recognized and parsed.slots["area"].value == r.slots["area"].value

@@ -115,6 +115,9 @@ class RescoringConfig:
         5.5, "not recognized when the free transcription's score exceeds the best grammar sentence's by "
         "more than this (log-probability / tokens**length_alpha; tuned for most right minus wrong "
         "answers; out-of-grammar speech scored 8 or more)", min=0.0, max=100.0)
+    max_gap_one_word: float = setting(
+        2.0, "max_gap for a one-word command (\"next\", \"pause\"): single words of out-of-grammar speech "
+        "came within 2.8 of one, spoken one-word commands within 2", min=0.0, max=100.0)
     length_alpha: float = setting(
         0.5, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
 

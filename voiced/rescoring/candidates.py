@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from voiced.grammar.matcher import SlotMatch
 from voiced.grammar.normalize import remove_skip_words, tokenize
 from voiced.grammar.similarity import similarity_matrix
 from voiced.rescoring.carriers import CarrierRenderer
@@ -86,7 +87,45 @@ def build_readings(matcher, text: str, limit: int, values_per_slot: int = 4, flo
     for c in parses:
         for alt in _slot_alternatives(matcher, c, tokens, lists, values_per_slot):
             add(alt)
+    for r in [r for r in readings if r.source == "parse"]:
+        for alt in _added_slot(matcher, r, tokens, lists, carriers, values_per_slot):
+            add(alt)
     return readings
+
+
+def _added_slot(matcher, r: Reading, tokens: List[str], lists: Dict[Tuple[str, str], str],
+                carriers: CarrierRenderer, keep: int) -> List[Reading]:
+    """Readings of `r` said with a template that has one more slot ("what is the temperature"
+    -> "what is the temperature in the {zone}"), filled with the list values closest to the
+    words the parse left unused: the matcher drops a slot whose words it could not place."""
+    covered = {i for a, b in r.spans.values() for i in range(a, b)}
+    free = [i for i in range(len(tokens)) if i not in covered]
+    if not free:
+        return []
+    words = {name: m.raw or str(m.spoken or m.value) for name, m in r.slots.items()}
+    fixed = {name: m.value for name, m in r.slots.items() if not m.raw}
+    out: List[Reading] = []
+    for (intent, name), list_name in lists.items():
+        index = matcher.lists.get(list_name)
+        if intent != r.intent or name in r.slots or index is None or not index.forms:
+            continue
+        grams = ["".join(tokens[i:j]) for i in free for j in range(i + 1, min(len(tokens), i + 3) + 1)
+                 if all(k in free for k in range(i, j))]
+        best = similarity_matrix(grams, index.forms, index.form_keys).max(axis=0)
+        seen_values: set = set()
+        for f in np.argsort(-best, kind="stable").tolist():
+            if len(seen_values) >= keep:
+                break
+            if index.form_value[f] in seen_values:
+                continue
+            seen_values.add(index.form_value[f])
+            said = {**words, name: index.form_text[f]}
+            for sentence, template in carriers.alternatives(intent, said, fixed, tokens, 1):
+                slots = dict(r.slots)
+                slots[name] = SlotMatch(index.form_value[f], index.form_text[f], float(best[f]))
+                out.append(Reading(intent, slots, sentence, r.text_confidence, template, "slot", dict(r.spans)))
+    out.sort(key=lambda x: -min(s.confidence for s in x.slots.values()))
+    return out
 
 
 def _slot_alternatives(matcher, c, tokens: List[str], lists: Dict[Tuple[str, str], str],

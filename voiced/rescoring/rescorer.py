@@ -111,6 +111,13 @@ class Rescorer:
         self._lists = slot_lists(matcher)
         self._carriers = CarrierRenderer(matcher.grammar)
 
+    def max_gap_for(self, reading: Reading) -> float:
+        """The rejection threshold for `reading`: a one-word command ("next", "pause") is what
+        stray speech most easily resembles, so it needs the free transcription to agree more."""
+        if len(reading.sentence.split()) <= 1:
+            return min(self.config.max_gap, self.config.max_gap_one_word)
+        return self.config.max_gap
+
     def should_run(self, match: MatchResult) -> bool:
         return should_rescore(match, self.config)
 
@@ -151,7 +158,7 @@ class Rescorer:
                 "free": ev.free_score, "sentence": ev.surfaces[best], "candidates": len(ev.readings), "ms": ev.ms,
                 "scored": ev.scored}
         result = RescoredResult(text=match.text, decided_by=RESCORING, rescoring=info)
-        if gap > self.config.max_gap:
+        if gap > self.max_gap_for(reading):
             result.reason = "rescoring: the transcription fits better than any command"
             result.confidence = confidence(gap, margin, self.config.max_gap)
             result.alternatives = [(reading.intent, result.confidence, reading.slots)]
