@@ -42,8 +42,8 @@ def test_the_result_says_who_decided():
 
 
 def test_config_section_validates():
-    config = load_config(text="rescoring:\n  mode: always\n  max_candidates: 8\n  max_gap: 3.5\n")
-    assert (config.rescoring.mode, config.rescoring.max_candidates, config.rescoring.max_gap) == ("always", 8, 3.5)
+    config = load_config(text="rescoring:\n  mode: always\n  max_candidates: 10\n  max_gap: 3.5\n")
+    assert (config.rescoring.mode, config.rescoring.max_candidates, config.rescoring.max_gap) == ("always", 10, 3.5)
     with pytest.raises(Exception) as info:
         load_config(text="rescoring:\n  mode: sometimes\n")
     assert "mode" in str(info.value)

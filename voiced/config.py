@@ -105,9 +105,12 @@ class RescoringConfig:
     mode: str = setting("uncertain", "acoustic rescoring of grammar candidates",
                         choices=["off", "uncertain", "always"])
     max_candidates: int = setting(
-        12, "most candidate sentences scored per utterance (the right one was within the first 12 "
-        "whenever it was in the list at all; each sentence adds decoder work)", min=1, max=256)
+        8, "most sentences from the matcher's parses scored per utterance, besides the neighbours (8 + 8 "
+        "accepted as many tuning commands as 12 + 8; each sentence adds decoder work)", min=1, max=256)
     values_per_slot: int = setting(4, "closest other values tried for each uncertain slot", min=0, max=64)
+    neighbours: int = setting(
+        8, "grammar sentences that sound closest to the whole transcript, scored as well (for transcripts "
+        "garbled past word-by-word matching; 0 turns the sentence index off)", min=0, max=64)
     uncertain_below: float = setting(
         0.8, "mode uncertain: rescore matches whose confidence is below this, and every rejection (0-1)",
         min=0.0, max=1.0)

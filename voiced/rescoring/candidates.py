@@ -22,6 +22,7 @@ from voiced.grammar.matcher import SlotMatch
 from voiced.grammar.normalize import remove_skip_words, tokenize
 from voiced.grammar.similarity import similarity_matrix
 from voiced.rescoring.carriers import CarrierRenderer
+from voiced.rescoring.neighbours import SentenceIndex
 
 CARRIERS_PER_READING = 2
 """other templates tried per parse: the two sharing most words with the transcript"""
@@ -41,7 +42,8 @@ class Reading:
     """the matcher's confidence for this sentence against the transcript (0-1)"""
     template: str = ""
     source: str = "parse"
-    """"parse" (a matcher candidate), "carrier" (another template) or "slot" (another value)"""
+    """"parse" (a matcher candidate), "carrier" (another template), "slot" (another value) or
+    "sentence" (a grammar sentence that sounds like the transcript)"""
     spans: Dict[str, Tuple[int, int]] = field(default_factory=dict)
 
     @property
@@ -91,6 +93,17 @@ def build_readings(matcher, text: str, limit: int, values_per_slot: int = 4, flo
         for alt in _added_slot(matcher, r, tokens, lists, carriers, values_per_slot):
             add(alt)
     return readings
+
+
+def neighbour_readings(matcher, index: SentenceIndex, text: str, count: int,
+                       exclude: Sequence[Reading] = ()) -> List[Reading]:
+    """Up to `count` readings from the grammar sentences that sound closest to all of `text`,
+    other than the sentences of `exclude`."""
+    said = {r.sentence for r in exclude}
+    found = index.nearest(matcher.tokens(text), count + len(said))
+    out = [Reading(n.intent, n.slots, n.sentence, n.similarity, n.template, "sentence")
+           for n in found if n.sentence not in said]
+    return out[:count]
 
 
 def _added_slot(matcher, r: Reading, tokens: List[str], lists: Dict[Tuple[str, str], str],

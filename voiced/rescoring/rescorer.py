@@ -23,8 +23,9 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from voiced.grammar.matcher import MatchResult
-from voiced.rescoring.candidates import Reading, build_readings, restyle, slot_lists
+from voiced.rescoring.candidates import Reading, build_readings, neighbour_readings, restyle, slot_lists
 from voiced.rescoring.carriers import CarrierRenderer
+from voiced.rescoring.neighbours import SentenceIndex
 from voiced.rescoring.scorer import SequenceScorer
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class Rescorer:
         self.scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
         self._lists = slot_lists(matcher)
         self._carriers = CarrierRenderer(matcher.grammar)
+        self._index = SentenceIndex(matcher.grammar) if config.neighbours > 0 and config.mode != "off" else None
 
     def max_gap_for(self, reading: Reading) -> float:
         """The rejection threshold for `reading`: a one-word command ("next", "pause") is what
@@ -122,24 +124,28 @@ class Rescorer:
         return should_rescore(match, self.config)
 
     def evaluate(self, text: str, states: np.ndarray, limit: Optional[int] = None) -> Optional[Evaluation]:
-        """Score every reading of `text` and the free transcription; None when there is nothing to score."""
+        """Score every reading of `text` and the free transcription, in one batch; None when there
+        is nothing to score. The readings are the matcher-based list (at most `limit`, default
+        max_candidates) and the grammar sentences that sound closest to the whole transcript."""
         t0 = time.perf_counter()
         free = _FINAL_PUNCT.sub("", text.strip())
         if not free:
             return None
         readings = build_readings(self.matcher, text, limit or self.config.max_candidates,
-                                  self.config.values_per_slot, lists=self._lists,
-                                  carriers=self._carriers)
+                                  self.config.values_per_slot, lists=self._lists, carriers=self._carriers)
+        surfaces = [restyle(r.sentence, free, self.matcher.skip) for r in readings]
+        if self._index is not None and free not in surfaces:  # said exactly: nothing sounds closer
+            more = neighbour_readings(self.matcher, self._index, text, self.config.neighbours, readings)
+            readings += more
+            surfaces += [restyle(r.sentence, free, self.matcher.skip) for r in more]
         if not readings:
             return None
-        surfaces = [restyle(r.sentence, free, self.matcher.skip) for r in readings]
         if len(readings) == 1 and surfaces[0] == free:
             # The recogniser said exactly the one grammar sentence: gap 0, no rival, no decoder call.
             return Evaluation(readings, surfaces, [0.0], 0.0, (time.perf_counter() - t0) * 1000.0, scored=False)
         unique = list(dict.fromkeys(surfaces + [free]))
-        scored = self.scorer.score(states, [self.tokenizer.encode(s) for s in unique])
+        by_text = dict(zip(unique, self.scorer.score(states, [self.tokenizer.encode(s) for s in unique])))
         alpha = self.config.length_alpha
-        by_text = dict(zip(unique, scored))
         return Evaluation(readings, surfaces, [by_text[s].normalized(alpha) for s in surfaces],
                           by_text[free].normalized(alpha), (time.perf_counter() - t0) * 1000.0,
                           [(by_text[s].total, by_text[s].count) for s in surfaces + [free]])

@@ -1,0 +1,183 @@
+"""Whole-sentence neighbours: the grammar sentences that sound closest to the transcript.
+
+The matcher aligns the transcript word by word, so when the recogniser garbles a command
+across word boundaries ("let the drum floor" for "lock the front door", "sit the lamp in Gary
+to cold white") it finds no slot span to align and its readings miss the command. Compared as
+whole sentences by sound (the matcher's phonetic key of every word, then one rapidfuzz ratio),
+the command is usually still among the nearest few grammar sentences, and the acoustic scores
+then choose among them. On the tuning set the nearest 8 held the labelled command for 78 % of
+the commands, against 70 % for the matcher-based list.
+
+Every template is expanded (alternatives, optional words, rules; at most MAX_EXPANSIONS ways
+per template) with every spoken form of its list slots: about 105 000 sentences for the shipped
+grammar, built in about 0.5 s (x86) when the rescorer is made. Sentences are kept as one sound
+key each plus (expansion, combination) numbers, and spelled out only when returned. Number-range
+slots are indexed as one placeholder and take the numbers heard in the transcript, in order (every
+value in every position would multiply the index a hundredfold); free-text slots are left to
+the matcher.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from voiced.grammar.matcher import SlotMatch
+from voiced.grammar.model import Grammar, ListValue
+from voiced.grammar.normalize import tokenize
+from voiced.grammar.numbers import parse_number
+from voiced.grammar.similarity import phonetic
+from voiced.grammar.template import Alt, Node, RuleRef, SlotRef, Words
+
+MAX_EXPANSIONS = 256
+"""ways of saying one template that are indexed (the shipped grammar's largest has 96)"""
+MAX_RULE_DEPTH = 8
+NUMBER = "#"
+"""stands for any number, in the index and in the query"""
+_NUMBER_FORM = ListValue(NUMBER, 0)
+Item = Union[str, SlotRef]
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """One way of saying a template, with its slots still open."""
+
+    intent: str
+    template: str
+    items: Tuple[Item, ...]
+    fixed: Tuple[Tuple[str, object], ...]
+    choices: Tuple[Tuple[ListValue, ...], ...]
+    """for each slot in `items`, in order: the list forms it can take (a number range: NUMBER)"""
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    intent: str
+    template: str
+    sentence: str
+    slots: Dict[str, SlotMatch]
+    similarity: float
+    """sound similarity of the whole sentence to the transcript (0-1)"""
+
+
+class SentenceIndex:
+    """The grammar's sentences by sound, for `nearest`."""
+
+    def __init__(self, grammar: Grammar):
+        self.grammar = grammar
+        self._expansions = list(self._expand_templates())
+        keys: List[str] = []
+        owner: List[Tuple[int, int]] = []
+        for e, expansion in enumerate(self._expansions):
+            for c, words in enumerate(_combinations(expansion.items, expansion.choices)):
+                keys.append(sound_key(words))
+                owner.append((e, c))
+        self._keys = keys
+        self._owner = np.asarray(owner, dtype=np.int64).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def nearest(self, tokens: Sequence[str], limit: int) -> List[Neighbour]:
+        """Up to `limit` distinct sentences closest in sound to `tokens` (the matcher's tokens).
+        Numbers are compared as numbers: any heard number fits any number slot, in order."""
+        if not tokens or limit <= 0:
+            return []
+        numbers = [n for n in (parse_number(t) for t in tokens) if n is not None]
+        query = sound_key([NUMBER if parse_number(t) is not None else t for t in tokens])
+        found = process.extract(query, self._keys, scorer=fuzz.ratio, limit=4 * limit)
+        out: List[Neighbour] = []
+        seen = set()
+        for _, score, k in found:
+            e, c = self._owner[k]
+            neighbour = self._spell(self._expansions[int(e)], int(c), numbers, score / 100.0)
+            if neighbour is not None and neighbour.sentence not in seen:
+                seen.add(neighbour.sentence)
+                out.append(neighbour)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def _spell(self, expansion: Expansion, combo: int, numbers: List[Union[int, float]],
+               similarity: float) -> Optional[Neighbour]:
+        """The sentence and slots of one combination; None when the heard numbers do not fit."""
+        picked = iter(_pick(expansion.choices, combo))
+        heard = iter(numbers)
+        words: List[str] = []
+        slots: Dict[str, SlotMatch] = {name: SlotMatch(value, "", 1.0) for name, value in expansion.fixed}
+        for item in expansion.items:
+            if not isinstance(item, SlotRef):
+                words.append(item)
+                continue
+            form = next(picked)
+            span = self.grammar.lists[item.list_name].range
+            if span is not None:
+                number = next(heard, None)
+                if number is None or not span.contains(number):
+                    return None
+                form = ListValue(_digits(number), span.canonical(number))
+            words.append(form.spoken)
+            slots[item.slot_name] = SlotMatch(form.value, "".join(tokenize(form.spoken)), similarity, form.spoken)
+        return Neighbour(expansion.intent, expansion.template, " ".join(words), slots, similarity)
+
+    def _expand_templates(self) -> Iterator[Expansion]:
+        for name, intent in self.grammar.intents.items():
+            for template in intent.templates:
+                fixed = tuple(sorted(template.fixed_slots.items()))
+                for items in self._expand(template.tree, 0):
+                    slots = [i for i in items if isinstance(i, SlotRef)]
+                    lists = [self.grammar.lists.get(s.list_name) for s in slots]
+                    if any(lst is None or lst.wildcard for lst in lists):
+                        continue  # free text: only the matcher can say where it starts and ends
+                    choices = tuple((_NUMBER_FORM,) if lst.range is not None else tuple(lst.values)
+                                    for lst in lists)
+                    yield Expansion(name, template.text, items, fixed, choices)
+
+    def _expand(self, node: Node, depth: int) -> List[Tuple[Item, ...]]:
+        if isinstance(node, Words):
+            return [tuple(tokenize(node.text))]
+        if isinstance(node, SlotRef):
+            return [(node,)]
+        if isinstance(node, RuleRef):
+            rule = self.grammar.rules.get(node.name)
+            return self._expand(rule, depth + 1) if rule is not None and depth < MAX_RULE_DEPTH else [()]
+        if isinstance(node, Alt):
+            out: List[Tuple[Item, ...]] = [()] if node.optional else []
+            for option in node.options:
+                out.extend(self._expand(option, depth))
+            return list(dict.fromkeys(out))[:MAX_EXPANSIONS]
+        out = [()]
+        for item in node.items:  # Seq
+            parts = self._expand(item, depth)
+            out = [a + b for a in out for b in parts][:MAX_EXPANSIONS]
+        return out
+
+
+def sound_key(words: Sequence[str]) -> str:
+    """The sentence as the matcher hears it: each word's phonetic key, space-separated."""
+    return " ".join(phonetic(w) for w in " ".join(words).split())
+
+
+def _digits(number: Union[int, float]) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def _pick(choices: Sequence[Sequence[ListValue]], combo: int) -> List[ListValue]:
+    """The `combo`-th combination of one form per slot (the last slot varying fastest)."""
+    picked: List[ListValue] = []
+    for forms in reversed(choices):
+        combo, k = divmod(combo, len(forms))
+        picked.append(forms[k])
+    return picked[::-1]
+
+
+def _combinations(items: Sequence[Item], choices: Sequence[Sequence[ListValue]]) -> Iterator[List[str]]:
+    """The words of every combination, in `_pick` order."""
+    total = 1
+    for forms in choices:
+        total *= len(forms)
+    for combo in range(total):
+        picked = iter(_pick(choices, combo))
+        yield [next(picked).spoken if isinstance(i, SlotRef) else i for i in items]
