@@ -60,7 +60,7 @@ def create_session(path, settings: SessionSettings):
 
     try:
         model = str(path)
-        if str(path).endswith(".ort"):
+        if model.endswith(".ort"):
             from voiced.asr.ort_format import as_onnx
 
             model = as_onnx(path)  # so that onnxruntime optimises it (see ort_format)

@@ -117,13 +117,13 @@ def _added_slot(matcher, r: Reading, tokens: List[str], lists: Dict[Tuple[str, s
         return []
     words = {name: m.raw or str(m.spoken or m.value) for name, m in r.slots.items()}
     fixed = {name: m.value for name, m in r.slots.items() if not m.raw}
+    grams = ["".join(tokens[i:j]) for i in free for j in range(i + 1, min(len(tokens), i + 3) + 1)
+             if all(k in free for k in range(i, j))]
     out: List[Reading] = []
     for (intent, name), list_name in lists.items():
         index = matcher.lists.get(list_name)
         if intent != r.intent or name in r.slots or index is None or not index.forms:
             continue
-        grams = ["".join(tokens[i:j]) for i in free for j in range(i + 1, min(len(tokens), i + 3) + 1)
-                 if all(k in free for k in range(i, j))]
         best = similarity_matrix(grams, index.forms, index.form_keys).max(axis=0)
         seen_values: set = set()
         for f in np.argsort(-best, kind="stable").tolist():
