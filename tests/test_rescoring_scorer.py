@@ -41,7 +41,6 @@ def test_batched_scores_equal_one_by_one(scored):
 def test_score_matches_logits_by_hand(scored):
     """The sum equals log-softmax of the logits read at each position, plus the sentence end."""
     from voiced.asr.tokenizer import BOS_ID, EOS_ID
-    from voiced.rescoring.scorer import end_token_ids
 
     transcriber, scorer, states = scored
     seq = transcriber.tokenizer.encode(SENTENCES[0])
@@ -50,7 +49,7 @@ def test_score_matches_logits_by_hand(scored):
     logp = logits - np.log(np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)) \
         - logits.max(axis=1, keepdims=True)
     expected = sum(logp[k, t] for k, t in enumerate(seq))
-    ends = end_token_ids(transcriber.tokenizer)
+    ends = transcriber.tokenizer.end_ids()
     assert ends[0] == EOS_ID and len(ends) == 4
     expected += np.log(np.exp(logp[len(seq), ends]).sum())
     assert scorer.score(states, [seq])[0].total == pytest.approx(expected, abs=1e-3)
@@ -78,6 +77,41 @@ def test_cached_step_scoring_equals_the_uncached_graph(scored):
     for c, r in zip(cached, reference):
         assert c.count == r.count
         assert c.total == pytest.approx(r.total, abs=1e-3)
+
+
+def test_one_encoder_cache_for_all_candidates_equals_one_per_candidate(scored):
+    """The cross-attention cache goes in once and the graph broadcasts it over the batch; the
+    scores must be those of the same cache repeated for every candidate."""
+    transcriber, scorer, states = scored
+    sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES]
+    shared = scorer.score(states, sequences)
+    assert scorer.shared_cross  # the merged graph broadcast it
+    scorer.shared_cross = False
+    try:
+        repeated = scorer.score(states, sequences)
+    finally:
+        scorer.shared_cross = True
+    for a, b in zip(shared, repeated):
+        assert a.total == pytest.approx(b.total, abs=1e-4)
+
+
+def test_the_transcription_is_scored_by_its_own_decode(scored):
+    """The greedy decode's per-step log-probabilities give the transcription's score: it must
+    equal teacher-forced scoring of the same tokens, on every prefix too."""
+    from voiced.rescoring.scorer import transcript_score
+
+    transcriber, scorer, states = scored
+    transcript = transcriber.finalize()  # the fixture's utterance again, on the same states
+    assert transcriber.encoder_states() is states
+    ids = transcriber.tokenizer.encode(transcript.text.rstrip(".?! "))
+    assert ids and transcript.tokens[:len(ids)] == ids
+    for n in (len(ids), 2):
+        own = transcript_score(ids[:n], transcript)
+        batch = scorer.score(states, [ids[:n]])[0]
+        assert own.count == batch.count
+        assert own.total == pytest.approx(batch.total, abs=1e-3)
+    assert transcript_score(ids[:-1] + [ids[-1] + 1], transcript) is None  # not what was decoded
+    assert transcript_score(ids, type(transcript)(text=transcript.text, tokens=transcript.tokens)) is None
 
 
 def test_the_transcripts_first_step_is_reused(scored):
@@ -112,7 +146,7 @@ def test_cached_step_scoring_on_the_v2_layout(tiny_twin_model, speech_dir, tmp_p
     scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
     sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES]
     cached = scorer.score(states, sequences)
-    assert scorer.cached
+    assert scorer.cached and scorer.shared_cross
     scorer.cached = False
     reference = scorer.score(states, sequences)
     for c, r in zip(cached, reference):

@@ -37,6 +37,19 @@ class DecodeResult:
     tokens: List[int] = field(default_factory=list)
     first_step_ms: float = 0.0
     later_steps_ms: float = 0.0
+    logprobs: List[float] = field(default_factory=list)
+    """per step, with `end_ids`: log P(token | audio, tokens before it)"""
+    end_logprobs: List[float] = field(default_factory=list)
+    """per step, with `end_ids`: log P(the sentence ends here), over all of `end_ids`"""
+
+    def record(self, logits: np.ndarray, token: int, end_ids: Optional[np.ndarray]) -> None:
+        """Append `token`, and with `end_ids` its log-probabilities from this step's `logits`."""
+        self.tokens.append(token)
+        if end_ids is None:
+            return
+        log_z = _log_sum_exp(logits)
+        self.logprobs.append(float(logits[token]) - log_z)
+        self.end_logprobs.append(_log_sum_exp(logits[end_ids]) - log_z)
 
     @property
     def ms_per_token(self) -> float:
@@ -66,6 +79,11 @@ def map_cache(outputs: List[str], past_inputs: List[str], where: str) -> Dict[st
     if missing:
         raise ModelError(f"{where}: no output feeds past input(s) {', '.join(missing[:4])}")
     return mapping
+
+
+def _log_sum_exp(values: np.ndarray) -> float:
+    peak = float(values.max())
+    return peak + float(np.log(np.exp(values - peak).sum()))
 
 
 def _is_cross(name: str) -> bool:
@@ -140,9 +158,11 @@ class Decoder:
             return create_session(path, settings)
 
     def decode(self, states: np.ndarray, max_tokens: int, stop_at_eos: bool = True,
-               never_empty: bool = False) -> DecodeResult:
+               never_empty: bool = False, end_ids: Optional[np.ndarray] = None) -> DecodeResult:
         """Greedy tokens (without BOS, with EOS when reached) for encoder `states`. With
-        `never_empty`, an EOS as the very first token is replaced by the best other token."""
+        `never_empty`, an EOS as the very first token is replaced by the best other token. With
+        `end_ids`, each step's log-probabilities are kept too (DecodeResult.record): they score
+        the transcript for the rescorer at no extra decoder cost."""
         ort = self._ort
         result = DecodeResult()
         states_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(states, dtype=np.float32))
@@ -152,10 +172,10 @@ class Decoder:
         logits = values[self._logits].numpy()[0, -1]
         token = int(np.argmax(logits))
         if never_empty and token == EOS_ID:
-            logits = logits.copy()
-            logits[EOS_ID] = -np.inf
-            token = int(np.argmax(logits))
-        result.tokens.append(token)
+            masked = logits.copy()
+            masked[EOS_ID] = -np.inf
+            token = int(np.argmax(masked))
+        result.record(logits, token, end_ids)
         result.first_step_ms = (time.perf_counter() - t0) * 1000.0
         eos = EOS_ID if stop_at_eos else -1
         if token == eos or max_tokens <= 1:
@@ -181,8 +201,9 @@ class Decoder:
                 binding.bind_output(out)
             self.later.session.run_with_iobinding(binding)
             got = dict(zip([self._logits] + self._later_outputs, binding.get_outputs()))
-            token = int(np.argmax(got[self._logits].numpy()[0, -1]))
-            result.tokens.append(token)
+            logits = got[self._logits].numpy()[0, -1]
+            token = int(np.argmax(logits))
+            result.record(logits, token, end_ids)
             cache = {p: got[o] for p, o in self._from_later.items()}
         result.later_steps_ms = (time.perf_counter() - t1) * 1000.0
         return result
@@ -199,6 +220,11 @@ class Decoder:
     def cache_outputs(self) -> Dict[str, str]:
         """{past input of the cached step: first-step output that feeds it}"""
         return dict(self._from_first)
+
+    def cross_attention_inputs(self) -> List[str]:
+        """Past inputs of the cached step that hold the encoder's keys and values: computed on
+        the first step and never updated, so every hypothesis of one utterance shares them."""
+        return list(self._fixed)
 
     def _first_step(self, states_value) -> Dict[str, object]:
         graph = self.first

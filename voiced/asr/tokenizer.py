@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import List, Sequence
 
 from voiced.errors import ModelError
 
 BOS_ID = 1
 EOS_ID = 2
+END_MARKS = (".", "?", "!")
 
 
 class Tokenizer:
@@ -28,3 +29,13 @@ class Tokenizer:
     def encode(self, text: str) -> list:
         """Token ids of `text` without special tokens (for rescoring candidate sentences)."""
         return self._tok.encode(text, add_special_tokens=False).ids
+
+    def end_ids(self) -> List[int]:
+        """EOS and the ids of sentence-final punctuation as Moonshine writes it (attached to a
+        word): the tokens by which a sentence ends at a given point."""
+        ids = [EOS_ID]
+        for mark in END_MARKS:
+            pieces = self.encode("a" + mark)
+            if pieces and pieces[-1] not in ids:
+                ids.append(pieces[-1])
+        return ids

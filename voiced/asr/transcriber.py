@@ -33,6 +33,10 @@ class Transcript:
     """milliseconds: encode (all encoder work), finalize_encode (the part done in finalize),
     first_step, per_token, decode, total (finalize latency); and n_tokens"""
     audio_s: float = 0.0
+    logprobs: List[float] = field(default_factory=list)
+    """log-probability of each decoded token (EOS included when reached), as the decoder chose it"""
+    end_logprobs: List[float] = field(default_factory=list)
+    """per decoder step: log-probability that the sentence ends there (EOS or final punctuation)"""
 
 
 class Transcriber:
@@ -51,6 +55,7 @@ class Transcriber:
         # worth more to the matcher and the rescorer than nothing.
         self.never_empty = never_empty
         self.tokenizer = Tokenizer(files.tokenizer)
+        self._end_ids = np.asarray(self.tokenizer.end_ids(), dtype=np.int64)
         self.geometry = None
         if files.layout == "v2":
             self.geometry = geometry_from_config(files.config)
@@ -105,7 +110,7 @@ class Transcriber:
         timings = {"finalize_encode": self.encoding.stats.ms - before}
         audio_s = self.audio_s
         result = self.decoder.decode(states, self.decoder.budget(audio_s, self.max_tokens_per_second),
-                                     never_empty=self.never_empty)
+                                     never_empty=self.never_empty, end_ids=self._end_ids)
         tokens = [t for t in result.tokens if t != EOS_ID]
         timings.update(
             encode=self.encoding.stats.ms,
@@ -118,7 +123,8 @@ class Transcriber:
         )
         text = self.tokenizer.decode(tokens)
         log.debug("transcript %r (%.2f s audio, %s)", text, audio_s, timings)
-        return Transcript(text=text, tokens=tokens, timings=timings, audio_s=audio_s)
+        return Transcript(text=text, tokens=tokens, timings=timings, audio_s=audio_s,
+                          logprobs=result.logprobs, end_logprobs=result.end_logprobs)
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         """One-shot: reset, feed all of `audio`, finalize."""

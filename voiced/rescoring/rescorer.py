@@ -26,7 +26,7 @@ from voiced.grammar.matcher import MatchResult
 from voiced.rescoring.candidates import Reading, build_readings, neighbour_readings, restyle, slot_lists
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
-from voiced.rescoring.scorer import SequenceScorer
+from voiced.rescoring.scorer import SequenceScorer, transcript_score
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,13 @@ class Rescorer:
     def should_run(self, match: MatchResult) -> bool:
         return should_rescore(match, self.config)
 
-    def evaluate(self, text: str, states: np.ndarray, limit: Optional[int] = None) -> Optional[Evaluation]:
+    def evaluate(self, text: str, states: np.ndarray, limit: Optional[int] = None,
+                 transcript=None) -> Optional[Evaluation]:
         """Score every reading of `text` and the free transcription, in one batch; None when there
         is nothing to score. The readings are the matcher-based list (at most `limit`, default
-        max_candidates) and the grammar sentences that sound closest to the whole transcript."""
+        max_candidates) and the grammar sentences that sound closest to the whole transcript.
+        With the `transcript` (voiced.asr.Transcript) of `text`, the free transcription's score
+        comes from its own decode instead of the batch."""
         t0 = time.perf_counter()
         free = _FINAL_PUNCT.sub("", text.strip())
         if not free:
@@ -143,8 +146,11 @@ class Rescorer:
         if len(readings) == 1 and surfaces[0] == free:
             # The recogniser said exactly the one grammar sentence: gap 0, no rival, no decoder call.
             return Evaluation(readings, surfaces, [0.0], 0.0, (time.perf_counter() - t0) * 1000.0, scored=False)
-        unique = list(dict.fromkeys(surfaces + [free]))
+        free_ids = self.tokenizer.encode(free)
+        known = {free: transcript_score(free_ids, transcript)} if transcript is not None else {}
+        unique = [s for s in dict.fromkeys(surfaces + [free]) if known.get(s) is None]
         by_text = dict(zip(unique, self.scorer.score(states, [self.tokenizer.encode(s) for s in unique])))
+        by_text.update((s, v) for s, v in known.items() if v is not None)
         alpha = self.config.length_alpha
         return Evaluation(readings, surfaces, [by_text[s].normalized(alpha) for s in surfaces],
                           by_text[free].normalized(alpha), (time.perf_counter() - t0) * 1000.0,
@@ -154,7 +160,7 @@ class Rescorer:
         """The final result for one utterance: `match` itself, or what rescoring concluded."""
         if not self.should_run(match):
             return _tagged(match, FUZZY)
-        ev = self.evaluate(transcript.text, encoder_states)
+        ev = self.evaluate(transcript.text, encoder_states, transcript=transcript)
         if ev is None:
             return _tagged(match, FUZZY)
         best, margin = ev.best_and_margin()
