@@ -1,6 +1,8 @@
 """Teacher-forced scoring on the real base-en model: batching and padding change nothing."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -79,6 +81,30 @@ def test_cached_step_scoring_equals_the_uncached_graph(scored):
         assert c.total == pytest.approx(r.total, abs=1e-3)
 
 
+def test_pruned_scoring_equals_one_batch_for_the_sequences_it_keeps(scored):
+    """Openings first, then the rest on the openings' cache: with no pruning the scores equal one
+    batch (sequences shorter than the opening, sharing an opening, and empty included); with a
+    tight gap the sequence that opens worst scores -inf and the others keep their scores."""
+    from voiced.rescoring.scorer import Pruning
+
+    transcriber, scorer, states = scored
+    sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES] + [[], transcriber.tokenizer.encode("Set")]
+    whole = scorer.score(states, sequences)
+    kept = scorer.score(states, sequences, Pruning(after=3, gap=math.inf))
+    for a, b in zip(whole, kept):
+        assert a.count == b.count
+        assert a.total == pytest.approx(b.total, abs=1e-3)
+    pruned = scorer.score(states, sequences, Pruning(after=3, gap=2.0))
+    gone = [i for i, s in enumerate(pruned) if s.total == -math.inf]
+    long = [i for i, s in enumerate(sequences) if len(s) > 3]
+    assert gone and set(gone) < set(long)  # the best opening always goes on
+    looser = scorer.score(states, sequences, Pruning(after=3, gap=10.0))
+    assert {i for i, s in enumerate(looser) if s.total == -math.inf} < set(gone)
+    for i, s in enumerate(pruned):
+        if i not in gone:
+            assert s.total == pytest.approx(whole[i].total, abs=1e-3)
+
+
 def test_one_encoder_cache_for_all_candidates_equals_one_per_candidate(scored):
     """The cross-attention cache goes in once and the graph broadcasts it over the batch; the
     scores must be those of the same cache repeated for every candidate."""
@@ -134,7 +160,7 @@ def test_cached_step_scoring_on_the_v2_layout(tiny_twin_model, speech_dir, tmp_p
     from asr_float_twin import dequantize_matmuls
     from voiced.asr.models import load_model_dir
     from voiced.asr.transcriber import Transcriber
-    from voiced.rescoring.scorer import SequenceScorer
+    from voiced.rescoring.scorer import Pruning, SequenceScorer
 
     folder = tmp_path / "float-twin"
     shutil.copytree(tiny_twin_model.directory, folder)
@@ -151,5 +177,9 @@ def test_cached_step_scoring_on_the_v2_layout(tiny_twin_model, speech_dir, tmp_p
     reference = scorer.score(states, sequences)
     for c, r in zip(cached, reference):
         assert c.total == pytest.approx(r.total, abs=1e-3)
+    scorer.cached = True
+    pruned = scorer.score(states, sequences, Pruning(after=2, gap=math.inf))
+    for p, r in zip(pruned, reference):
+        assert p.total == pytest.approx(r.total, abs=1e-3)
     # a wrong mask (a token seeing the ones after it) moves scores by whole nats, not 1e-3
     assert len({round(c.total, 2) for c in cached}) == len(cached)

@@ -109,8 +109,9 @@ class RescoringConfig:
         "accepted as many tuning commands as 12 + 8; each sentence adds decoder work)", min=1, max=256)
     values_per_slot: int = setting(4, "closest other values tried for each uncertain slot", min=0, max=64)
     neighbours: int = setting(
-        8, "grammar sentences that sound closest to the whole transcript, scored as well (for transcripts "
-        "garbled past word-by-word matching; 0 turns the sentence index off)", min=0, max=64)
+        12, "grammar sentences that sound closest to the whole transcript, scored as well (for transcripts "
+        "garbled past word-by-word matching; 0 turns the sentence index off; 12 accepted 1 more tuning "
+        "command than 8 for 14 % more scoring time, 16 2 more for 28 %)", min=0, max=64)
     uncertain_below: float = setting(
         0.8, "mode uncertain: rescore matches whose confidence is below this, and every rejection (0-1)",
         min=0.0, max=1.0)
@@ -121,6 +122,12 @@ class RescoringConfig:
     max_gap_one_word: float = setting(
         2.0, "max_gap for a one-word command (\"next\", \"pause\"): single words of out-of-grammar speech "
         "came within 2.8 of one, spoken one-word commands within 2", min=0.0, max=100.0)
+    prune_after: int = setting(
+        4, "score the sentences' first this many tokens first, and finish only those within prune_gap of "
+        "the best opening (0: score every sentence whole)", min=0, max=64)
+    prune_gap: float = setting(
+        10.0, "log-probability an opening may trail the best one and still be finished (10 changed no "
+        "tuning decision and saved about 14 % of the scoring time)", min=0.0, max=1000.0)
     length_alpha: float = setting(
         0.5, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
 

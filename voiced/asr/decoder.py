@@ -221,6 +221,11 @@ class Decoder:
         """{past input of the cached step: first-step output that feeds it}"""
         return dict(self._from_first)
 
+    def self_attention_outputs(self) -> Dict[str, str]:
+        """{past input of the cached step: its own output that feeds it on the next step}: the
+        self-attention cache, which grows by the tokens of each step."""
+        return dict(self._from_later)
+
     def cross_attention_inputs(self) -> List[str]:
         """Past inputs of the cached step that hold the encoder's keys and values: computed on
         the first step and never updated, so every hypothesis of one utterance shares them."""

@@ -176,39 +176,49 @@ def _replace_words(sentence: str, old: str, new: str) -> Optional[str]:
 
 
 def restyle(sentence: str, transcript: str, skip: Sequence[Tuple[str, ...]] = ()) -> str:
-    """Write normalised `sentence` as the recogniser wrote the transcript: its casing,
+    """Write normalised `sentence` as the recogniser wrote the transcript (see Restyler)."""
+    return Restyler(transcript, skip)(sentence)
+
+
+class Restyler:
+    """Writes normalised sentences as the recogniser wrote `transcript`: its casing,
     contractions and digits ("what is" -> "What's" when it said "What's"), first letter upper-case.
 
     Word n-grams (up to 3) of the transcript whose normalised form differs from their plain
     lower-case spelling are substituted back, longest first. Skip words (`skip`, as compiled by
-    the matcher) that open or close the transcript are kept around the sentence.
+    the matcher) that open or close the transcript are kept around the sentence. Built once per
+    utterance: the transcript's n-grams and edges are the costly part, not the sentences.
     """
-    words = [w for w in (_EDGE_PUNCT.sub("", raw) for raw in transcript.split()) if w]
-    styles: Dict[Tuple[str, ...], str] = {}
-    for n in (3, 2, 1):
-        for i in range(len(words) - n + 1):
-            original = " ".join(words[i:i + n])
-            norm = tuple(tokenize(original))
-            if i == 0 and " ".join(norm) == original.lower():
-                continue  # the first word is upper-case because it is first, not a name
-            if norm and " ".join(norm) != original and norm not in styles:
-                styles[norm] = original
-    tokens = sentence.split()
-    out: List[str] = []
-    i = 0
-    while i < len(tokens):
+
+    def __init__(self, transcript: str, skip: Sequence[Tuple[str, ...]] = ()):
+        words = [w for w in (_EDGE_PUNCT.sub("", raw) for raw in transcript.split()) if w]
+        self._styles: Dict[Tuple[str, ...], str] = {}
         for n in (3, 2, 1):
-            key = tuple(tokens[i:i + n])
-            if len(key) == n and key in styles:
-                out.append(styles[key])
-                i += n
-                break
-        else:
-            out.append(tokens[i])
-            i += 1
-    prefix, suffix = _skip_edges(words, skip)
-    text = " ".join(prefix + out + suffix)
-    return text[:1].upper() + text[1:]
+            for i in range(len(words) - n + 1):
+                original = " ".join(words[i:i + n])
+                norm = tuple(tokenize(original))
+                if i == 0 and " ".join(norm) == original.lower():
+                    continue  # the first word is upper-case because it is first, not a name
+                if norm and " ".join(norm) != original and norm not in self._styles:
+                    self._styles[norm] = original
+        self._prefix, self._suffix = _skip_edges(words, skip)
+
+    def __call__(self, sentence: str) -> str:
+        tokens = sentence.split()
+        out: List[str] = []
+        i = 0
+        while i < len(tokens):
+            for n in (3, 2, 1):
+                key = tuple(tokens[i:i + n])
+                if len(key) == n and key in self._styles:
+                    out.append(self._styles[key])
+                    i += n
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        text = " ".join(self._prefix + out + self._suffix)
+        return text[:1].upper() + text[1:]
 
 
 def _skip_edges(words: List[str], skip: Sequence[Tuple[str, ...]]) -> Tuple[List[str], List[str]]:

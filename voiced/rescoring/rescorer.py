@@ -23,10 +23,10 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from voiced.grammar.matcher import MatchResult
-from voiced.rescoring.candidates import Reading, build_readings, neighbour_readings, restyle, slot_lists
+from voiced.rescoring.candidates import Reading, Restyler, build_readings, neighbour_readings, slot_lists
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
-from voiced.rescoring.scorer import SequenceScorer, transcript_score
+from voiced.rescoring.scorer import Pruning, SequenceScorer, transcript_score
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class Rescorer:
         self.matcher = matcher
         self.tokenizer = transcriber.tokenizer
         self.scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
+        self._prune = Pruning(config.prune_after, config.prune_gap) if config.prune_after > 0 else None
         self._lists = slot_lists(matcher)
         self._carriers = CarrierRenderer(matcher.grammar)
         self._index = SentenceIndex(matcher.grammar) if config.neighbours > 0 and config.mode != "off" else None
@@ -136,11 +137,12 @@ class Rescorer:
             return None
         readings = build_readings(self.matcher, text, limit or self.config.max_candidates,
                                   self.config.values_per_slot, lists=self._lists, carriers=self._carriers)
-        surfaces = [restyle(r.sentence, free, self.matcher.skip) for r in readings]
+        restyle = Restyler(free, self.matcher.skip)
+        surfaces = [restyle(r.sentence) for r in readings]
         if self._index is not None and free not in surfaces:  # said exactly: nothing sounds closer
             more = neighbour_readings(self.matcher, self._index, text, self.config.neighbours, readings)
             readings += more
-            surfaces += [restyle(r.sentence, free, self.matcher.skip) for r in more]
+            surfaces += [restyle(r.sentence) for r in more]
         if not readings:
             return None
         if len(readings) == 1 and surfaces[0] == free:
@@ -149,7 +151,7 @@ class Rescorer:
         free_ids = self.tokenizer.encode(free)
         known = {free: transcript_score(free_ids, transcript)} if transcript is not None else {}
         unique = [s for s in dict.fromkeys(surfaces + [free]) if known.get(s) is None]
-        by_text = dict(zip(unique, self.scorer.score(states, [self.tokenizer.encode(s) for s in unique])))
+        by_text = dict(zip(unique, self.scorer.score(states, [self.tokenizer.encode(s) for s in unique], self._prune)))
         by_text.update((s, v) for s, v in known.items() if v is not None)
         alpha = self.config.length_alpha
         return Evaluation(readings, surfaces, [by_text[s].normalized(alpha) for s in surfaces],
