@@ -13,6 +13,24 @@ SENTENCES = ["Set kitchen lights to green", "So, kitchen likes to green", "Set k
              "Turn on the kitchen light please", "Kitchen lights on", "What's the weather like in New York"]
 
 
+def _score_with(scorer, states, sequences, **flags):
+    """Scores with the scorer's `flags` attributes set for this call only."""
+    saved = {name: getattr(scorer, name) for name in flags}
+    try:
+        for name, value in flags.items():
+            setattr(scorer, name, value)
+        return scorer.score(states, sequences)
+    finally:
+        for name, value in saved.items():
+            setattr(scorer, name, value)
+
+
+def _assert_same(scores, reference, tolerance):
+    for a, b in zip(scores, reference, strict=True):
+        assert a.count == b.count
+        assert a.total == pytest.approx(b.total, abs=tolerance)
+
+
 @pytest.fixture(scope="module")
 def scored(speech_dir):
     from voiced.asr.transcriber import Transcriber
@@ -71,14 +89,7 @@ def test_cached_step_scoring_equals_the_uncached_graph(scored):
     sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES] + [[]]
     cached = scorer.score(states, sequences)
     assert scorer.cached  # the merged graph took several tokens at once
-    scorer.cached = False
-    try:
-        reference = scorer.score(states, sequences)
-    finally:
-        scorer.cached = True
-    for c, r in zip(cached, reference):
-        assert c.count == r.count
-        assert c.total == pytest.approx(r.total, abs=1e-3)
+    _assert_same(cached, _score_with(scorer, states, sequences, cached=False), 1e-3)
 
 
 def test_pruned_scoring_equals_one_batch_for_the_sequences_it_keeps(scored):
@@ -90,10 +101,7 @@ def test_pruned_scoring_equals_one_batch_for_the_sequences_it_keeps(scored):
     transcriber, scorer, states = scored
     sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES] + [[], transcriber.tokenizer.encode("Set")]
     whole = scorer.score(states, sequences)
-    kept = scorer.score(states, sequences, Pruning(after=3, gap=math.inf))
-    for a, b in zip(whole, kept):
-        assert a.count == b.count
-        assert a.total == pytest.approx(b.total, abs=1e-3)
+    _assert_same(whole, scorer.score(states, sequences, Pruning(after=3, gap=math.inf)), 1e-3)
     pruned = scorer.score(states, sequences, Pruning(after=3, gap=2.0))
     gone = [i for i, s in enumerate(pruned) if s.total == -math.inf]
     long = [i for i, s in enumerate(sequences) if len(s) > 3]
@@ -112,13 +120,7 @@ def test_one_encoder_cache_for_all_candidates_equals_one_per_candidate(scored):
     sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES]
     shared = scorer.score(states, sequences)
     assert scorer.shared_cross  # the merged graph broadcast it
-    scorer.shared_cross = False
-    try:
-        repeated = scorer.score(states, sequences)
-    finally:
-        scorer.shared_cross = True
-    for a, b in zip(shared, repeated):
-        assert a.total == pytest.approx(b.total, abs=1e-4)
+    _assert_same(shared, _score_with(scorer, states, sequences, shared_cross=False), 1e-4)
 
 
 def test_the_transcription_is_scored_by_its_own_decode(scored):
