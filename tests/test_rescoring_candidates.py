@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from voiced.grammar import Matcher, load_grammar_text
 from voiced.grammar.normalize import compile_skip_words
-from voiced.rescoring.candidates import build_readings, restyle
+from voiced.rescoring.candidates import Restyler, build_readings
 
 GRAMMAR = """
 language: en
@@ -55,12 +55,12 @@ def test_out_of_grammar_text_has_few_or_no_readings():
 
 def test_restyle_follows_the_transcript():
     skip = compile_skip_words(["please", "would you"])
-    assert restyle("what is the temperature of the ecobee", "What's the temperature on the Inkovi?") == \
+    assert Restyler("What's the temperature on the Inkovi?")("what is the temperature of the ecobee") == \
         "What's the temperature of the ecobee"
-    assert restyle("turn on the living room lamp", "Would you please turn on the living room lamp?", skip) == \
+    assert Restyler("Would you please turn on the living room lamp?", skip)("turn on the living room lamp") == \
         "Would you please turn on the living room lamp"
-    assert restyle("set a timer for 3 hours", "Set a time for three hours") == "Set a timer for three hours"
-    assert restyle("weather in new york", "Weather in New York?") == "Weather in New York"
+    assert Restyler("Set a time for three hours")("set a timer for 3 hours") == "Set a timer for three hours"
+    assert Restyler("Weather in New York?")("weather in new york") == "Weather in New York"
 
 
 def test_carrier_alternatives_say_the_reading_with_other_templates():

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voiced.rescoring.logprobs import Rows, log_sum_exp
+from voiced.asr.decoder import log_sum_exp
+from voiced.rescoring.logprobs import Rows
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ an exact hit, the list values that are closest to the heard words by spelling or
 no similarity floor: a value the recogniser turned into an unrelated word is exactly the case
 the matcher cannot recover, so its floor must not apply here.
 
-Each sentence is then written the way the recogniser writes (see `restyle`), so that the
+Each sentence is then written the way the recogniser writes (see `Restyler`), so that the
 decoder scores the words and not differences of casing, contractions or digits.
 """
 from __future__ import annotations
@@ -173,11 +173,6 @@ def _replace_words(sentence: str, old: str, new: str) -> Optional[str]:
         if words[i:i + len(target)] == target:
             return " ".join(words[:i] + new.split() + words[i + len(target):])
     return None
-
-
-def restyle(sentence: str, transcript: str, skip: Sequence[Tuple[str, ...]] = ()) -> str:
-    """Write normalised `sentence` as the recogniser wrote the transcript (see Restyler)."""
-    return Restyler(transcript, skip)(sentence)
 
 
 class Restyler:

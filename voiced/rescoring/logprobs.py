@@ -9,15 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-
-def log_sum_exp(rows: np.ndarray) -> np.ndarray:
-    """log(sum(exp(row))) per row of a 2-D float32 array, computed in place (`rows` is a scratch
-    copy: a second temporary as large would double the time). float32 is enough: every term of
-    the sum is in (0, 1] and there are ~32k of them."""
-    peak = rows.max(axis=1)
-    rows -= peak[:, None]
-    np.exp(rows, out=rows)
-    return np.log(rows.sum(axis=1)) + peak
+from voiced.asr.decoder import log_sum_exp
 
 
 class Rows:
@@ -39,6 +31,4 @@ class Rows:
 
     def any_of(self, row: int, ids: np.ndarray) -> float:
         """log P(any of `ids`) at `row`."""
-        values = self.logits[row, ids] - self.log_z[row]
-        peak = float(values.max())
-        return peak + float(np.log(np.exp(values - peak).sum()))
+        return float(log_sum_exp(self.logits[row, ids][None])[0]) - float(self.log_z[row])

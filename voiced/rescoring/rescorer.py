@@ -148,11 +148,12 @@ class Rescorer:
         if len(readings) == 1 and surfaces[0] == free:
             # The recogniser said exactly the one grammar sentence: gap 0, no rival, no decoder call.
             return Evaluation(readings, surfaces, [0.0], 0.0, (time.perf_counter() - t0) * 1000.0, scored=False)
-        free_ids = self.tokenizer.encode(free)
-        known = {free: transcript_score(free_ids, transcript)} if transcript is not None else {}
-        unique = [s for s in dict.fromkeys(surfaces + [free]) if known.get(s) is None]
-        by_text = dict(zip(unique, self.scorer.score(states, [self.tokenizer.encode(s) for s in unique], self._prune)))
-        by_text.update((s, v) for s, v in known.items() if v is not None)
+        ids = {s: self.tokenizer.encode(s) for s in dict.fromkeys(surfaces + [free])}
+        own = transcript_score(ids[free], transcript)  # None: the free text goes in the batch too
+        batch = [s for s in ids if not (s == free and own is not None)]
+        by_text = dict(zip(batch, self.scorer.score(states, [ids[s] for s in batch], self._prune)))
+        if own is not None:
+            by_text[free] = own
         alpha = self.config.length_alpha
         return Evaluation(readings, surfaces, [by_text[s].normalized(alpha) for s in surfaces],
                           by_text[free].normalized(alpha), (time.perf_counter() - t0) * 1000.0,

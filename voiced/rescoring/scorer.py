@@ -139,28 +139,27 @@ class SequenceScorer:
             try:
                 return self._score_pruned(states, sequences, prune)
             except Exception as exc:  # onnxruntime's own error types: a graph traced for one token
-                log.info("the cached decoder step takes one token at a time (%s); rescoring with the "
-                         "uncached step", str(exc).splitlines()[0][:120])
-                self.cached = False
+                self._uncached(exc)
         lengths = [len(s) for s in sequences]
-        ids = np.full((len(sequences), max(lengths) + 1), EOS_ID, dtype=np.int64)
+        ids = _padded(sequences, max(lengths) + 1, start=1)
         ids[:, 0] = BOS_ID
-        for b, seq in enumerate(sequences):
-            ids[b, 1:1 + len(seq)] = seq
         logits = None
         if self.cached:
             try:
                 logits = self._cached_logits(states, ids[:, 1:])
             except Exception as exc:  # as above
-                log.info("the cached decoder step takes one token at a time (%s); rescoring with the "
-                         "uncached step", str(exc).splitlines()[0][:120])
-                self.cached = False
+                self._uncached(exc)
         if logits is None:
             logits = self.logits(states, ids)
         width = logits.shape[1]
         positions = [[b * width + j for j in range(n + 1)] for b, n in enumerate(lengths)]
         rows = Rows(logits, [r for p in positions for r in p])
         return [_sequence_score([(rows, p)], seq, self._end_ids) for p, seq in zip(positions, sequences)]
+
+    def _uncached(self, exc: Exception) -> None:
+        log.info("the cached decoder step takes one token at a time (%s); rescoring with the "
+                 "uncached step", str(exc).splitlines()[0][:120])
+        self.cached = False
 
     def _cached_logits(self, states: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Logits [B, T+1, vocab] for [BOS] + ids [B, T]: the BOS row from the first step, the
@@ -184,15 +183,13 @@ class SequenceScorer:
         opening: Dict[Tuple[int, ...], int] = {}
         for seq in sequences:
             opening.setdefault(tuple(seq[:k]), len(opening))
-        ids = np.full((len(opening), k), EOS_ID, dtype=np.int64)
-        for words, u in opening.items():
-            ids[u, :len(words)] = words
-        logits, cache = self._later_step(first, states, ids, keep=True)
+        logits, cache = self._later_step(first, states, _padded(list(opening), k), keep=True)
         level1 = Rows(logits, [u * k + j for words, u in opening.items() for j in range(len(words))])
-        parts = [[(head, [0]), (level1, [opening[tuple(s[:k])] * k + j for j in range(min(len(s), k))])]
-                 for s in sequences]
+        # rows of positions 1 .. min(n, k) of each sequence in the openings' call
+        within = [[opening[tuple(s[:k])] * k + j for j in range(min(len(s), k))] for s in sequences]
+        parts = [[(head, [0]), (level1, rows)] for rows in within]
         out = [SequenceScore(-math.inf, len(s) + 1) for s in sequences]
-        fits = {b: head.tokens([0], s[:1]) + level1.tokens(parts[b][1][1][:k - 1], s[1:k])
+        fits = {b: head.tokens([0], s[:1]) + level1.tokens(within[b][:k - 1], s[1:k])
                 for b, s in enumerate(sequences) if len(s) > k}
         best = max(fits.values(), default=0.0)
         rest = [b for b, fit in fits.items() if fit >= best - prune.gap]
@@ -202,11 +199,9 @@ class SequenceScorer:
         if not rest:
             return out
         width = max(len(sequences[b]) for b in rest) - k
-        ids = np.full((len(rest), width), EOS_ID, dtype=np.int64)
-        for i, b in enumerate(rest):
-            ids[i, :len(sequences[b]) - k] = sequences[b][k:]
         parents = [opening[tuple(sequences[b][:k])] for b in rest]
-        logits, _ = self._later_step(first, states, ids, past={n: v[parents] for n, v in cache.items()})
+        logits, _ = self._later_step(first, states, _padded([sequences[b][k:] for b in rest], width),
+                                     past={n: v[parents] for n, v in cache.items()})
         tails = [[i * width + j for j in range(len(sequences[b]) - k)] for i, b in enumerate(rest)]
         level2 = Rows(logits, [r for t in tails for r in t])
         for b, tail in zip(rest, tails):
@@ -255,6 +250,15 @@ class SequenceScorer:
         got = dict(zip(wanted, binding.get_outputs()))
         cache = {p: got[o].numpy() for p, o in self._grows.items()} if keep else None
         return got[graph.outputs[0]].numpy(), cache
+
+
+def _padded(sequences: Sequence[Sequence[int]], width: int, start: int = 0) -> np.ndarray:
+    """Token ids [len(sequences), width], each sequence from column `start`, right-padded with
+    EOS (never read: the decoder is causal)."""
+    ids = np.full((len(sequences), width), EOS_ID, dtype=np.int64)
+    for b, seq in enumerate(sequences):
+        ids[b, start:start + len(seq)] = seq
+    return ids
 
 
 def _sequence_score(parts: List[Tuple[Rows, List[int]]], sequence: Sequence[int], end_ids: np.ndarray) -> SequenceScore:
