@@ -19,11 +19,13 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 def test_bench_e2e_reports_both_modes(speech_dir):
     clip = speech_dir / "commands" / "stp_lock_the_front_door.wav"
     # The default model: the cached default, else the development base-en (a real model either way).
-    proc = subprocess.run([sys.executable, "-m", "voiced", "bench", "e2e", "--files", str(clip), "--json"],
-                          capture_output=True, text=True, timeout=280, cwd=REPO)
+    proc = subprocess.run([sys.executable, "-m", "voiced", "bench", "e2e", "--files", str(clip), "--json",
+                           "--rescoring", "off"], capture_output=True, text=True, timeout=280, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["model"] and report["threads"] == 1
+    assert report["model"] and report["threads"] == 1 and report["rescoring"] == "off"
+    # the mode reaches the daemon: no rescorer is built
+    assert report["naive"]["rescorer"] is False and report["speculative"]["rescorer"] is False
     for name in ("naive", "speculative"):
         mode = report[name]
         assert mode["utterances"] == mode["published"] == 1, mode

@@ -142,7 +142,8 @@ def run_mode(spec: Dict[str, Any]) -> Dict[str, Any]:
     """One mode in this process: play spec["wav"] through the daemon; raw measurements."""
     import dataclasses
 
-    from voiced.config import AudioConfig, Config, GrammarConfig, ModelConfig, MqttConfig, LoggingConfig
+    from voiced.config import (AudioConfig, Config, GrammarConfig, LoggingConfig, ModelConfig, MqttConfig,
+                               RescoringConfig)
 
     config = Config(
         site_id="bench", speculative=spec["speculative"],
@@ -151,6 +152,7 @@ def run_mode(spec: Dict[str, Any]) -> Dict[str, Any]:
                                   **({"max_tokens_per_second": spec["tokens_per_second"]}
                                      if spec.get("tokens_per_second") else {})),
         grammar=GrammarConfig(paths=[spec["grammar"]]),
+        rescoring=RescoringConfig(mode=spec.get("rescoring", "uncertain")),
         mqtt=MqttConfig(host=spec["host"], port=spec["port"], client_id=f"voiced-bench-daemon-{os.getpid()}"),
         logging=LoggingConfig(level="WARNING"))
     arrivals = Arrivals()
@@ -194,7 +196,7 @@ def _measurements(daemon: BenchDaemon, arrivals: Arrivals, spec: Dict[str, Any])
     return {"utterances": utterances, "idle_cpu_pct": idle_pct,
             "speech_load_pct": 100.0 * daemon.speaking_s / speech_s if speech_s else None,
             "peak_rss_mb": peak_rss_mb(), "speculation": dict(daemon.processor.speculation),
-            "model": daemon.processor.transcriber.files.name}
+            "model": daemon.processor.transcriber.files.name, "rescorer": daemon.processor.rescorer is not None}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

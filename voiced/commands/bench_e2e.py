@@ -39,6 +39,9 @@ def register_bench(bench_subparsers) -> None:
     p.add_argument("--max-tokens-per-second", type=float, metavar="N",
                    help="decoding budget per audio second (default: the model setting; random-weight twins "
                         "decode up to the budget, so give them a realistic one, e.g. 3)")
+    p.add_argument("--rescoring", choices=["off", "uncertain", "always"], default="uncertain",
+                   help="acoustic rescoring mode (default: uncertain, as the daemon); run once with off to see "
+                        "what it adds")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=bench_command)
 
@@ -59,7 +62,7 @@ def bench_command(args: argparse.Namespace) -> int:
         with LoopbackBroker(Path(tmp)) as broker:
             spec = {"wav": str(wav), "model": str(args.model) if args.model else None, "threads": args.threads,
                     "grammar": str(args.grammar), "tokens_per_second": args.max_tokens_per_second,
-                    "host": broker.host, "port": broker.port}
+                    "host": broker.host, "port": broker.port, "rescoring": args.rescoring}
             raw = {name: _run_worker({**spec, "speculative": on}, len(stream) / 16000.0) for name, on in MODES}
     report = summarize(raw, args, len(stream) / 16000.0)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
@@ -131,6 +134,7 @@ def _mode_summary(raw: Dict[str, Any]) -> Dict[str, Any]:
         "idle_cpu_pct": _round(raw["idle_cpu_pct"]),
         "peak_rss_mb": _round(raw["peak_rss_mb"]),
         "speculation_used": raw["speculation"]["used"], "speculation_discarded": raw["speculation"]["discarded"],
+        "rescorer": raw.get("rescorer", False),
         "transcripts": [u["text"] for u in utts],
     }
 
@@ -143,7 +147,8 @@ def summarize(raw: Dict[str, Dict[str, Any]], args: argparse.Namespace, stream_s
     modes = {name: _mode_summary(raw[name]) for name, _ in MODES}
     naive = modes["naive"]["endpoint_to_message_ms"]["p50_ms"]
     fast = modes["speculative"]["endpoint_to_message_ms"]["p50_ms"]
-    return {"model": raw["naive"]["model"], "threads": args.threads, "files": [str(p) for p in args.files],
+    return {"model": raw["naive"]["model"], "threads": args.threads, "rescoring": args.rescoring,
+            "files": [str(p) for p in args.files],
             "stream_s": round(stream_s, 1), "max_tokens_per_second": args.max_tokens_per_second,
             **modes, "p50_speedup": round(naive / max(fast, 1.0), 1) if naive and fast is not None else None}
 
@@ -162,7 +167,8 @@ def format_table(report: Dict[str, Any]) -> str:
         ("utterances published", lambda m: f"{m['published']}/{m['utterances']}"),
         ("speculative results used/discarded", lambda m: f"{m['speculation_used']}/{m['speculation_discarded']}"),
     ]
-    lines = [f"model {report['model']}, {report['threads']} thread(s), {report['stream_s']} s of audio in real time",
+    lines = [f"model {report['model']}, {report['threads']} thread(s), rescoring {report['rescoring']}, "
+             f"{report['stream_s']} s of audio in real time",
              f"{'':36} {'naive':>10} {'speculative':>12}"]
     for label, get in rows:
         lines.append(f"{label:36} {_cell(get(report['naive'])):>10} {_cell(get(report['speculative'])):>12}")
