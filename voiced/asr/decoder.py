@@ -12,8 +12,11 @@ Which output feeds which past input is worked out from the graphs' own names.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -107,6 +110,8 @@ class _Graph:
             raise ModelError(f"{path}: not a Moonshine decoder (inputs: {', '.join(self.inputs)})")
         self.ids = ids[0]
         self.past = [n for n in self.inputs if n not in (self.ids, _STATES, _BRANCH)]
+        self.normalized = False
+        """the first output holds log-probabilities (log-softmax in the graph), not raw logits"""
 
     def empty_past(self, name: str) -> np.ndarray:
         """A zero-length past for the uncached branch of a merged graph: [1, heads, 0, head_dim]."""
@@ -116,6 +121,18 @@ class _Graph:
         return np.zeros(dims, dtype=np.float32)
 
 
+def _session_from_bytes(ort, model: bytes, options):
+    """A session for `model` loaded from a file: onnxruntime keeps the bytes it is given for
+    the session's life (52 MB here), but not a file's, and the file is deleted at once."""
+    handle, path = tempfile.mkstemp(suffix=".onnx", prefix="voiced-")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(model)
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    finally:
+        os.unlink(path)
+
+
 class Decoder:
     """Greedy decoder for one model; sessions are created once and reused."""
 
@@ -123,6 +140,7 @@ class Decoder:
         import onnxruntime as ort
 
         self._ort = ort
+        self._files, self._settings = files, settings
         # v2: the cached-step graph's weights are nearly all copies of the first-step graph's.
         self.shared = (SharedWeights([files.decoder, files.decoder_with_past])
                        if share_weights and files.layout == "v2" and files.decoder_with_past else None)
@@ -221,6 +239,34 @@ class Decoder:
             return self._last_first[1]
         value = self._ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(states, dtype=np.float32))
         return self._first_step(value)
+
+    def int8_step(self) -> Optional[_Graph]:
+        """The cached step with 8-bit weight products (voiced.asr.int8_step) as a session of its
+        own, for scoring many tokens per call; None when there is none to build: v2 graphs are
+        8-bit already, and a v1 graph laid out otherwise keeps its float products."""
+        files = self._files
+        if files.layout != "v1":
+            return None
+        from voiced.asr.int8_step import int8_cached_step
+        from voiced.asr.ort_format import as_onnx
+
+        t0 = time.perf_counter()
+        try:
+            path = Path(files.decoder)
+            model = int8_cached_step(as_onnx(path) if path.suffix == ".ort" else path.read_bytes())
+            if model is None:
+                log.info("%s: no 8-bit weights to score with; scoring with the float decoder step", path.name)
+                return None
+            session = _session_from_bytes(self._ort, model, make_session_options(self._settings))
+        except Exception as exc:  # onnxruntime's own error types, a malformed file
+            log.warning("%s: cannot build the 8-bit decoder step (%s); scoring with the float step",
+                        files.decoder, str(exc).splitlines()[0][:160])
+            return None
+        log.info("scoring with an 8-bit copy of the cached decoder step (built in %.0f ms)",
+                 (time.perf_counter() - t0) * 1000.0)
+        graph = _Graph(session, files.decoder)
+        graph.normalized = True
+        return graph
 
     def cache_outputs(self) -> Dict[str, str]:
         """{past input of the cached step: first-step output that feeds it}"""

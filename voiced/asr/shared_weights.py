@@ -65,7 +65,7 @@ class Initializer:
     length: int
 
 
-def _initializer(buf, start: int, end: int) -> Optional[Initializer]:
+def parse_initializer(buf, start: int, end: int) -> Optional[Initializer]:
     """The initializer at buf[start:end], or None when its bytes are not plain raw_data."""
     name, dtype, dims, raw = "", 0, [], None
     for number, wire, a, b in fields(buf, start, end):
@@ -108,7 +108,7 @@ def read_initializers(buf) -> List[Initializer]:
             graphs += 1
             for n, w, ta, tb in fields(buf, a, b):
                 if n == _GRAPH_INITIALIZER and w == 2:
-                    tensor = _initializer(buf, ta, tb)
+                    tensor = parse_initializer(buf, ta, tb)
                     if tensor is not None:
                         found.append(tensor)
     if graphs != 1:
@@ -238,7 +238,7 @@ class SharedWeights:
                         continue
                     graph: List[object] = []
                     for n, w, ta, tb, tfirst in spans(buf, a, b):
-                        tensor = _initializer(buf, ta, tb) if n == _GRAPH_INITIALIZER and w == 2 else None
+                        tensor = parse_initializer(buf, ta, tb) if n == _GRAPH_INITIALIZER and w == 2 else None
                         if tensor is not None and tensor.length >= MIN_SHARED_BYTES:
                             graph.append(field(_GRAPH_INITIALIZER, _as_external(tensor, path.name)))
                         else:

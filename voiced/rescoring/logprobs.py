@@ -13,11 +13,14 @@ from voiced.asr.decoder import log_sum_exp
 
 
 class Rows:
-    """Logit rows [N, vocab] and the log-normaliser of the rows that will be read."""
+    """Logit rows [N, vocab] and the log-normaliser of the rows that will be read (0 for rows
+    that are log-probabilities already: `normalized`)."""
 
-    def __init__(self, logits: np.ndarray, needed: Optional[Sequence[int]] = None):
+    def __init__(self, logits: np.ndarray, needed: Optional[Sequence[int]] = None, normalized: bool = False):
         self.logits = logits.reshape(-1, logits.shape[-1])
         self.log_z = np.zeros(len(self.logits), dtype=np.float32)
+        if normalized:
+            return
         index = np.arange(len(self.logits)) if needed is None else np.asarray(sorted(set(needed)), dtype=np.int64)
         if len(index):
             self.log_z[index] = log_sum_exp(self.logits[index])  # fancy indexing copies: safe in place

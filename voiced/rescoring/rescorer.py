@@ -108,7 +108,7 @@ class Rescorer:
         self.config = config
         self.matcher = matcher
         self.tokenizer = transcriber.tokenizer
-        self.scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
+        self.scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer, int8=config.int8_step)
         self._prune = Pruning(config.prune_after, config.prune_gap) if config.prune_after > 0 else None
         self._lists = slot_lists(matcher)
         self._carriers = CarrierRenderer(matcher.grammar)

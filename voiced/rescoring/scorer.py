@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from voiced.asr.decoder import log_sum_exp
 from voiced.asr.tokenizer import BOS_ID, EOS_ID
 from voiced.errors import ModelError
 from voiced.rescoring.logprobs import Rows
@@ -91,7 +92,7 @@ def transcript_score(sequence: Sequence[int], transcript) -> Optional[SequenceSc
 class SequenceScorer:
     """Scores token sequences with the graphs of a loaded Decoder (no new sessions)."""
 
-    def __init__(self, decoder, tokenizer):
+    def __init__(self, decoder, tokenizer, int8: bool = False):
         self._decoder = decoder
         graph = decoder.first
         self._session = graph.session
@@ -102,7 +103,9 @@ class SequenceScorer:
         self._past = list(graph.past)
         self._logits = graph.outputs[0]
         self._end_ids = np.asarray(tokenizer.end_ids(), dtype=np.int64)
-        self._later = decoder.later
+        self._later = (decoder.int8_step() if int8 else None) or decoder.later
+        self.int8 = self._later is not decoder.later
+        """scoring through the 8-bit copy of the cached step (Decoder.int8_step)"""
         self._feeds_later = decoder.cache_outputs()
         self._grows = decoder.self_attention_outputs()
         self._cross = set(decoder.cross_attention_inputs())
@@ -143,17 +146,17 @@ class SequenceScorer:
         lengths = [len(s) for s in sequences]
         ids = _padded(sequences, max(lengths) + 1, start=1)
         ids[:, 0] = BOS_ID
-        logits = None
+        logits, normalized = None, False
         if self.cached:
             try:
-                logits = self._cached_logits(states, ids[:, 1:])
+                logits, normalized = self._cached_logits(states, ids[:, 1:]), self._later.normalized
             except Exception as exc:  # as above
                 self._uncached(exc)
         if logits is None:
             logits = self.logits(states, ids)
         width = logits.shape[1]
         positions = [[b * width + j for j in range(n + 1)] for b, n in enumerate(lengths)]
-        rows = Rows(logits, [r for p in positions for r in p])
+        rows = Rows(logits, [r for p in positions for r in p], normalized=normalized)
         return [_sequence_score([(rows, p)], seq, self._end_ids) for p, seq in zip(positions, sequences)]
 
     def _uncached(self, exc: Exception) -> None:
@@ -166,6 +169,8 @@ class SequenceScorer:
         rest from one cached-step call on the first step's cache."""
         first = self._decoder.first_step(states)
         head = first[self._logits].numpy()[:, -1:]
+        if self._later.normalized:  # so that every row is log-probabilities, as the later ones
+            head = head - log_sum_exp(head[0].copy())[:, None]
         batch = ids.shape[0]
         if ids.shape[1] == 0:
             return np.repeat(head, batch, axis=0)
@@ -184,7 +189,8 @@ class SequenceScorer:
         for seq in sequences:
             opening.setdefault(tuple(seq[:k]), len(opening))
         logits, cache = self._later_step(first, states, _padded(list(opening), k), keep=True)
-        level1 = Rows(logits, [u * k + j for words, u in opening.items() for j in range(len(words))])
+        level1 = Rows(logits, [u * k + j for words, u in opening.items() for j in range(len(words))],
+                      self._later.normalized)
         # rows of positions 1 .. min(n, k) of each sequence in the openings' call
         within = [[opening[tuple(s[:k])] * k + j for j in range(min(len(s), k))] for s in sequences]
         parts = [[(head, [0]), (level1, rows)] for rows in within]
@@ -203,7 +209,7 @@ class SequenceScorer:
         logits, _ = self._later_step(first, states, _padded([sequences[b][k:] for b in rest], width),
                                      past={n: v[parents] for n, v in cache.items()})
         tails = [[i * width + j for j in range(len(sequences[b]) - k)] for i, b in enumerate(rest)]
-        level2 = Rows(logits, [r for t in tails for r in t])
+        level2 = Rows(logits, [r for t in tails for r in t], self._later.normalized)
         for b, tail in zip(rest, tails):
             out[b] = _sequence_score(parts[b] + [(level2, tail)], sequences[b], self._end_ids)
         return out
