@@ -80,6 +80,16 @@ def base_en_transcriber(base_en_model):
     return Transcriber(base_en_model)
 
 
+@pytest.fixture(scope="module")
+def kitchen_green(base_en_transcriber, speech_dir):
+    """The shared base-en transcriber after one real command ("set kitchen lights to green"),
+    and that utterance's encoder states: what the scoring tests score sentences on."""
+    from voiced.audio.wav import load_audio
+
+    base_en_transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav"))
+    return base_en_transcriber, base_en_transcriber.encoder_states()
+
+
 @pytest.fixture(scope="session")
 def tiny_twin_model():
     """ModelFiles of the random-weight v2 twin committed under tests/fixtures/models."""

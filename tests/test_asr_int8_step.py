@@ -7,9 +7,7 @@ import pytest
 
 from voiced.asr.int8_step import (_A_GRAPH, _A_NAME, _M_GRAPH, _M_OPSET, _int_attribute, _node, _read_graph, _tensor,
                                   int8_cached_step)
-from voiced.asr.models import find_dev_model
 from voiced.asr.protobuf import encode_varint, field, spans
-from voiced.audio.wav import load_audio
 
 SENTENCES = ["Set kitchen lights to green", "So, kitchen likes to green", "Set kitchen lights to red",
              "Turn on the kitchen light please", "Kitchen lights on", "What's the weather like in New York"]
@@ -87,19 +85,14 @@ def test_a_graph_without_a_cache_branch_is_left_alone():
 # --- the real base-en decoder ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def scorers(speech_dir):
-    from voiced.asr.transcriber import Transcriber
+def scorers(kitchen_green):
     from voiced.rescoring.scorer import SequenceScorer
 
-    files = find_dev_model()
-    if files is None:
-        pytest.skip("the base-en development model (moonshine-cpp wheel) is not installed")
-    transcriber = Transcriber(files, warm=False)
-    transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav"))
+    transcriber, states = kitchen_green
     float_scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
     int8_scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer, int8=True)
     sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES]
-    return float_scorer, int8_scorer, transcriber.encoder_states(), sequences
+    return float_scorer, int8_scorer, states, sequences
 
 
 def test_base_en_scores_with_8_bit_products_like_float(scorers):

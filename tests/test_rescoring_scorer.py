@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 
-from voiced.asr.models import find_dev_model
 from voiced.audio.wav import load_audio
 
 SENTENCES = ["Set kitchen lights to green", "So, kitchen likes to green", "Set kitchen lights to red",
@@ -33,16 +32,11 @@ def _assert_same(scores, reference, tolerance):
 
 
 @pytest.fixture(scope="module")
-def scored(speech_dir):
-    from voiced.asr.transcriber import Transcriber
+def scored(kitchen_green):
     from voiced.rescoring.scorer import SequenceScorer
 
-    files = find_dev_model()
-    if files is None:
-        pytest.skip("the base-en development model (moonshine-cpp wheel) is not installed")
-    transcriber = Transcriber(files, warm=False)
-    transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav"))
-    return transcriber, SequenceScorer(transcriber.decoder, transcriber.tokenizer), transcriber.encoder_states()
+    transcriber, states = kitchen_green
+    return transcriber, SequenceScorer(transcriber.decoder, transcriber.tokenizer), states
 
 
 def test_batched_scores_equal_one_by_one(scored):
