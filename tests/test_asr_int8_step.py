@@ -98,6 +98,9 @@ def scorers(kitchen_green):
 def test_base_en_scores_with_8_bit_products_like_float(scorers):
     float_scorer, int8_scorer, states, sequences = scorers
     assert int8_scorer.int8 and not float_scorer.int8
+    # built once per decoder: a grammar reload's new rescorer reuses the session
+    decoder = float_scorer._decoder
+    assert decoder.int8_step() is decoder.int8_step() is not None
     reference = float_scorer.score(states, sequences)
     scores = int8_scorer.score(states, sequences)
     single = [int8_scorer.score(states, [s])[0] for s in sequences]

@@ -141,6 +141,7 @@ class Decoder:
 
         self._ort = ort
         self._files, self._settings = files, settings
+        self._int8: Optional[Tuple[Optional[_Graph]]] = None  # built on first use, then kept
         # v2: the cached-step graph's weights are nearly all copies of the first-step graph's.
         self.shared = (SharedWeights([files.decoder, files.decoder_with_past])
                        if share_weights and files.layout == "v2" and files.decoder_with_past else None)
@@ -243,7 +244,13 @@ class Decoder:
     def int8_step(self) -> Optional[_Graph]:
         """The cached step with 8-bit weight products (voiced.asr.int8_step) as a session of its
         own, for scoring many tokens per call; None when there is none to build: v2 graphs are
-        8-bit already, and a v1 graph laid out otherwise keeps its float products."""
+        8-bit already, and a v1 graph laid out otherwise keeps its float products. Built once:
+        a grammar reload makes a new rescorer, not a new session."""
+        if self._int8 is None:
+            self._int8 = (self._build_int8_step(),)
+        return self._int8[0]
+
+    def _build_int8_step(self) -> Optional[_Graph]:
         files = self._files
         if files.layout != "v1":
             return None

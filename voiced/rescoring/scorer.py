@@ -90,7 +90,9 @@ def transcript_score(sequence: Sequence[int], transcript) -> Optional[SequenceSc
 
 
 class SequenceScorer:
-    """Scores token sequences with the graphs of a loaded Decoder (no new sessions)."""
+    """Scores token sequences with the graphs of a loaded Decoder; with `int8`, the cached steps
+    run on its 8-bit copy of the cached step (Decoder.int8_step), whose rows come out as
+    log-probabilities already."""
 
     def __init__(self, decoder, tokenizer, int8: bool = False):
         self._decoder = decoder
