@@ -12,8 +12,6 @@ Which output feeds which past input is worked out from the graphs' own names.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from voiced.asr.models import ModelFiles
-from voiced.asr.sessions import SessionSettings, create_session, make_session_options
+from voiced.asr.sessions import SessionSettings, create_session, make_session_options, session_from_bytes
 from voiced.asr.shared_weights import SharedWeights
 from voiced.asr.tokenizer import BOS_ID, EOS_ID
 from voiced.errors import ModelError
@@ -119,18 +117,6 @@ class _Graph:
         dims = [d if isinstance(d, int) else 0 for d in shape]
         dims[0] = 1
         return np.zeros(dims, dtype=np.float32)
-
-
-def _session_from_bytes(ort, model: bytes, options):
-    """A session for `model` loaded from a file: onnxruntime keeps the bytes it is given for
-    the session's life (52 MB here), but not a file's, and the file is deleted at once."""
-    handle, path = tempfile.mkstemp(suffix=".onnx", prefix="voiced-")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(model)
-        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-    finally:
-        os.unlink(path)
 
 
 class Decoder:
@@ -264,7 +250,7 @@ class Decoder:
             if model is None:
                 log.info("%s: no 8-bit weights to score with; scoring with the float decoder step", path.name)
                 return None
-            session = _session_from_bytes(self._ort, model, make_session_options(self._settings))
+            session = session_from_bytes(model, make_session_options(self._settings))
         except Exception as exc:  # onnxruntime's own error types, a malformed file
             log.warning("%s: cannot build the 8-bit decoder step (%s); scoring with the float step",
                         files.decoder, str(exc).splitlines()[0][:160])

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -52,6 +54,21 @@ def _affinity_entry(settings: SessionSettings) -> Optional[str]:
     return ";".join(str(c + 1) for c in cores[-need:])
 
 
+def session_from_bytes(model: bytes, options):
+    """A CPU session for the ONNX `model`, handed to onnxruntime as a file deleted at once:
+    onnxruntime keeps model bytes it is given in memory for the session's life (tens of MB for
+    a decoder), but not a file's contents."""
+    import onnxruntime as ort
+
+    handle, path = tempfile.mkstemp(suffix=".onnx", prefix="voiced-")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(model)
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    finally:
+        os.unlink(path)
+
+
 def create_session(path, settings: SessionSettings):
     """An onnxruntime CPU session for one model file; load failures become ModelError."""
     import onnxruntime as ort
@@ -59,11 +76,11 @@ def create_session(path, settings: SessionSettings):
     from voiced.errors import ModelError
 
     try:
-        model = str(path)
-        if model.endswith(".ort"):
+        if str(path).endswith(".ort"):
             from voiced.asr.ort_format import as_onnx
 
-            model = as_onnx(path)  # so that onnxruntime optimises it (see ort_format)
-        return ort.InferenceSession(model, make_session_options(settings), providers=["CPUExecutionProvider"])
+            # as ONNX, so that onnxruntime optimises it (see ort_format)
+            return session_from_bytes(as_onnx(path), make_session_options(settings))
+        return ort.InferenceSession(str(path), make_session_options(settings), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
         raise ModelError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from exc
