@@ -68,7 +68,8 @@ def bench_command(args: argparse.Namespace) -> int:
             transcript = dataclasses.replace(transcript, text=labels[path.name].get("transcript", transcript.text))
         match = matcher.match(transcript.text)
         states = transcriber.encoder_states()
-        always.evaluate(transcript.text, states, transcript=transcript)  # this clip's shapes, once, as the daemon's warm-up would
+        # this clip's shapes, once, as the daemon's warm-up would
+        always.evaluate(transcript.text, states, transcript=transcript)
         result = always.decide(match, transcript, states)
         ms = float(result.rescoring.get("ms", 0.0))
         extra.append(ms)
