@@ -5,8 +5,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from voiced.asr.int8_step import (_A_GRAPH, _A_NAME, _M_GRAPH, _M_OPSET, _int_attribute, _node, _read_graph, _tensor,
-                                  int8_cached_step)
+from voiced.asr.graph_io import A_GRAPH, A_NAME, M_GRAPH, int_attribute, node, opset, read_graph, tensor, value_info
+from voiced.asr.int8_step import int8_cached_step
 from voiced.asr.protobuf import encode_varint, field, spans
 
 SENTENCES = ["Set kitchen lights to green", "So, kitchen likes to green", "Set kitchen lights to red",
@@ -15,12 +15,6 @@ SENTENCES = ["Set kitchen lights to green", "So, kitchen likes to green", "Set k
 
 # --- a tiny merged-layout model, written with the same protobuf pieces -------------------------
 
-def _value(name: str, elem: int, dims) -> bytes:
-    shape = b"".join(field(1, encode_varint(1 << 3) + encode_varint(d)) for d in dims)
-    tensor = encode_varint(1 << 3) + encode_varint(elem) + field(2, shape)
-    return field(1, name.encode()) + field(2, field(1, tensor))
-
-
 def _graph(name: str, nodes, inits, inputs, outputs) -> bytes:
     out = [field(2, name.encode())] + [field(1, n.raw) for n in nodes] + [field(5, t) for t in inits]
     return b"".join(out + [field(11, i) for i in inputs] + [field(12, o) for o in outputs])
@@ -28,26 +22,25 @@ def _graph(name: str, nodes, inits, inputs, outputs) -> bytes:
 
 def _merged(q: np.ndarray, scale: float, offset: float) -> bytes:
     """y = x @ (scale * q + offset) when use_cache_branch, else x, with q stored as int8."""
-    cast = _node("Cast", ["q"], ["qf"], "cast")
-    cast.raw += field(5, _int_attribute("to", 1))
-    chain = [cast, _node("Mul", ["qf", "scale"], ["qs"], "mul"), _node("Add", ["qs", "offset"], ["w"], "add")]
-    then = _graph("then", [_node("MatMul", ["x", "w"], ["y_then"], "matmul")], [], [], [_value("y_then", 1, [2, 3])])
-    other = _graph("else", [_node("Identity", ["x"], ["y_else"], "same")], [], [], [_value("y_else", 1, [2, 3])])
-    branch = _node("If", ["use_cache_branch"], ["y"], "if")
+    cast = node("Cast", ["q"], ["qf"], "cast")
+    cast.raw += field(5, int_attribute("to", 1))
+    chain = [cast, node("Mul", ["qf", "scale"], ["qs"], "mul"), node("Add", ["qs", "offset"], ["w"], "add")]
+    then = _graph("then", [node("MatMul", ["x", "w"], ["y_then"], "matmul")], [], [], [value_info("y_then", 1, [2, 3])])
+    other = _graph("else", [node("Identity", ["x"], ["y_else"], "same")], [], [], [value_info("y_else", 1, [2, 3])])
+    branch = node("If", ["use_cache_branch"], ["y"], "if")
     for name, g in (("then_branch", then), ("else_branch", other)):
         graph_type = encode_varint(20 << 3) + encode_varint(5)
-        branch.raw += field(5, field(_A_NAME, name.encode()) + field(_A_GRAPH, g) + graph_type)
-    inits = [_tensor("q", q), _tensor("scale", np.array([scale], np.float32)),
-             _tensor("offset", np.array([offset], np.float32))]
+        branch.raw += field(5, field(A_NAME, name.encode()) + field(A_GRAPH, g) + graph_type)
+    inits = [tensor("q", q), tensor("scale", np.array([scale], np.float32)),
+             tensor("offset", np.array([offset], np.float32))]
     graph = _graph("merged", chain + [branch], inits,
-                   [_value("x", 1, [2, 3]), _value("use_cache_branch", 9, [1])], [_value("y", 1, [2, 3])])
-    opset = field(_M_OPSET, field(1, b"") + encode_varint(2 << 3) + encode_varint(17))
-    return encode_varint(1 << 3) + encode_varint(8) + opset + field(_M_GRAPH, graph)
+                   [value_info("x", 1, [2, 3]), value_info("use_cache_branch", 9, [1])], [value_info("y", 1, [2, 3])])
+    return encode_varint(1 << 3) + encode_varint(8) + opset(b"", 17) + field(M_GRAPH, graph)
 
 
 def _ops(model: bytes):
-    graph = next((a, b) for n, w, a, b, _ in spans(model, 0, len(model)) if n == _M_GRAPH)
-    return [n.op for n in _read_graph(model, *graph).nodes]
+    graph = next((a, b) for n, w, a, b, _ in spans(model, 0, len(model)) if n == M_GRAPH)
+    return [n.op for n in read_graph(model, *graph).nodes]
 
 
 def _run(model: bytes, x: np.ndarray, **extra) -> np.ndarray:
@@ -88,9 +81,16 @@ def test_a_graph_without_a_cache_branch_is_left_alone():
 def scorers(kitchen_green):
     from voiced.rescoring.scorer import SequenceScorer
 
+    from voiced.asr.decoder import _Graph
+    from voiced.asr.ort_format import as_onnx
+
     transcriber, states = kitchen_green
     float_scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
     int8_scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer, int8=True)
+    # the 8-bit step itself, as scoring uses it where the token-tree step cannot run
+    path = transcriber.decoder._files.decoder
+    int8_scorer._later = _Graph(ort.InferenceSession(int8_cached_step(as_onnx(path))), path)
+    int8_scorer._later.normalized = True
     sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES]
     return float_scorer, int8_scorer, states, sequences
 
@@ -101,6 +101,7 @@ def test_base_en_scores_with_8_bit_products_like_float(scorers):
     # built once per decoder: a grammar reload's new rescorer reuses the session
     decoder = float_scorer._decoder
     assert decoder.int8_step() is decoder.int8_step() is not None
+    assert not int8_scorer._later.tree
     reference = float_scorer.score(states, sequences)
     scores = int8_scorer.score(states, sequences)
     single = [int8_scorer.score(states, [s])[0] for s in sequences]

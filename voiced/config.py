@@ -124,13 +124,15 @@ class RescoringConfig:
         "came within 2.8 of one, spoken one-word commands within 2", min=0.0, max=100.0)
     prune_after: int = setting(
         4, "score the sentences' first this many tokens first, and finish only those within prune_gap of "
-        "the best opening (0: score every sentence whole)", min=0, max=64)
+        "the best opening (0: score every sentence whole); for sentences scored as a batch (v2 models), "
+        "not as one token tree", min=0, max=64)
     prune_gap: float = setting(
         10.0, "log-probability an opening may trail the best one and still be finished (10 changed no "
         "tuning decision and saved about 14 % of the scoring time)", min=0.0, max=1000.0)
     int8_step: bool = setting(
-        True, "score with an 8-bit copy of a v1 (base-en) decoder's cached step, built at start (about 1 s): "
-        "rescoring took 0.74x the time with the same decisions on the tuning sets (v2 models are 8-bit already)")
+        True, "score with an 8-bit copy of a v1 (base-en) decoder's step, built at start (about 1.5 s), that "
+        "runs all sentences as one token tree: rescoring took 0.52x the float step's time with the same "
+        "decisions on the tuning sets (v2 models are 8-bit already)")
     length_alpha: float = setting(
         0.5, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _STATES = "encoder_hidden_states"
 _BRANCH = "use_cache_branch"
+_TREE_INPUTS = ("position_ids", "attention_bias")
 _DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 _CROSS_MARKERS = (".encoder.", "_encoder_", "encoder_key", "encoder_value", "cross")
 
@@ -107,9 +108,11 @@ class _Graph:
         if not ids or not self.outputs:
             raise ModelError(f"{path}: not a Moonshine decoder (inputs: {', '.join(self.inputs)})")
         self.ids = ids[0]
-        self.past = [n for n in self.inputs if n not in (self.ids, _STATES, _BRANCH)]
+        self.past = [n for n in self.inputs if n not in (self.ids, _STATES, _BRANCH) + _TREE_INPUTS]
         self.normalized = False
         """the first output holds log-probabilities (log-softmax in the graph), not raw logits"""
+        self.tree = all(n in self.inputs for n in _TREE_INPUTS)
+        """a token-tree step (voiced.asr.tree_step): one batch-1 row per tree node"""
 
     def empty_past(self, name: str) -> np.ndarray:
         """A zero-length past for the uncached branch of a merged graph: [1, heads, 0, head_dim]."""
@@ -228,10 +231,11 @@ class Decoder:
         return self._first_step(value)
 
     def int8_step(self) -> Optional[_Graph]:
-        """The cached step with 8-bit weight products (voiced.asr.int8_step) as a session of its
-        own, for scoring many tokens per call; None when there is none to build: v2 graphs are
-        8-bit already, and a v1 graph laid out otherwise keeps its float products. Built once:
-        a grammar reload makes a new rescorer, not a new session."""
+        """A step with 8-bit weight products for scoring many tokens per call: the token-tree
+        step (voiced.asr.tree_step, `tree` true) when it builds and agrees with the 8-bit cached
+        step (voiced.asr.int8_step), else that cached step; None when there is none to build:
+        v2 graphs are 8-bit already, and a v1 graph laid out otherwise keeps its float products.
+        Built once: a grammar reload makes a new rescorer, not a new session."""
         if self._int8 is None:
             self._int8 = (self._build_int8_step(),)
         return self._int8[0]
@@ -255,9 +259,34 @@ class Decoder:
             log.warning("%s: cannot build the 8-bit decoder step (%s); scoring with the float step",
                         files.decoder, str(exc).splitlines()[0][:160])
             return None
-        log.info("scoring with an 8-bit copy of the cached decoder step (built in %.0f ms)",
-                 (time.perf_counter() - t0) * 1000.0)
         graph = _Graph(session, files.decoder)
+        graph.normalized = True
+        graph = self._tree_step(model, graph) or graph
+        log.info("scoring with an 8-bit copy of the decoder step%s (built in %.0f ms)",
+                 ", one row per token-tree node" if graph.tree else "", (time.perf_counter() - t0) * 1000.0)
+        return graph
+
+    def _tree_step(self, model: bytes, int8: _Graph) -> Optional[_Graph]:
+        """The token-tree step built from the 8-bit step `model`, when it computes the same."""
+        from voiced.asr.tree_step import agrees, tree_step
+
+        shape = int8.inputs[next(n for n in int8.past if ".decoder." in n)].shape
+        heads, head_dim = shape[1], shape[3]
+        built = tree_step(model, heads, head_dim) if isinstance(heads, int) and isinstance(head_dim, int) else None
+        if built is None:
+            log.info("%s: not laid out as the Moonshine export; scoring candidates as a batch", self._files.decoder)
+            return None
+        try:
+            graph = _Graph(session_from_bytes(built, make_session_options(self._settings)), self._files.decoder)
+            same = agrees(graph.session, int8.session, heads, head_dim)
+        except Exception as exc:  # onnxruntime's own error types: an older onnxruntime without these operators
+            log.info("cannot run the token-tree step (%s); scoring candidates as a batch",
+                     str(exc).splitlines()[0][:160])
+            return None
+        if not same:
+            log.warning("%s: the token-tree step disagrees with the 8-bit step; scoring candidates as a batch",
+                        self._files.decoder)
+            return None
         graph.normalized = True
         return graph
 

@@ -26,38 +26,13 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from voiced.asr.protobuf import encode_varint, field, spans, varint
-from voiced.asr.shared_weights import DTYPES, parse_initializer
+from voiced.asr.graph_io import (A_GRAPH, A_GRAPHS, A_INTS, FLOAT, G_INIT, G_NAME, G_NODE, INT8, M_GRAPH, MS_DOMAIN,
+                                N_ATTR, N_INPUT, N_OUTPUT, Graph, Node, int_attribute, node, opset, read_graph,
+                                tensor)
+from voiced.asr.protobuf import field, spans, varint
+from voiced.asr.shared_weights import parse_initializer
 
-_M_GRAPH, _M_OPSET = 7, 8
-_G_NODE, _G_NAME, _G_INIT, _G_INPUT, _G_OUTPUT = 1, 2, 5, 11, 12
-_N_INPUT, _N_OUTPUT, _N_NAME, _N_OP, _N_ATTR, _N_DOMAIN = 1, 2, 3, 4, 5, 7
-_A_NAME, _A_INT, _A_GRAPH, _A_INTS, _A_GRAPHS, _A_TYPE = 1, 3, 6, 8, 11, 20
-_T_DIMS, _T_TYPE, _T_NAME, _T_RAW = 1, 2, 8, 9
-_INT8, _FLOAT = 3, 1
 _BRANCH = "use_cache_branch"
-_MS_DOMAIN = b"com.microsoft"
-
-
-@dataclass
-class _Node:
-    raw: bytes
-    op: str
-    inputs: List[str]
-    outputs: List[str]
-    name: str
-    attrs: Dict[str, Tuple[int, int]]
-    """attribute name -> span of the AttributeProto in `raw`"""
-
-
-@dataclass
-class _Graph:
-    nodes: List[_Node]
-    initializers: Dict[str, Tuple[int, int, int]]
-    """name -> (field start, payload start, payload end) in the model bytes"""
-    inputs: List[Tuple[str, bytes]]
-    """(name, whole field) of each graph input"""
-    outputs: List[Tuple[str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -77,17 +52,17 @@ class _Weight:
 def int8_cached_step(model: bytes) -> Optional[bytes]:
     """The cached step of a v1 merged decoder (ModelProto bytes, as from ort_format.as_onnx)
     as a model of its own with 8-bit weight products; None when the graph is not laid out so."""
-    graphs = [(a, b) for n, w, a, b, _ in spans(model, 0, len(model)) if n == _M_GRAPH and w == 2]
+    graphs = [(a, b) for n, w, a, b, _ in spans(model, 0, len(model)) if n == M_GRAPH and w == 2]
     if len(graphs) != 1:
         return None
-    outer = _read_graph(model, *graphs[0])
+    outer = read_graph(model, *graphs[0])
     branches = [n for n in outer.nodes if n.op == "If"]
     if len(branches) != 1 or _BRANCH not in [name for name, _ in outer.inputs]:
         return None
     branch = _subgraph(branches[0], "then_branch")
     if branch is None:
         return None
-    inner = _read_graph(branch, 0, len(branch))
+    inner = read_graph(branch, 0, len(branch))
     if any(_has_subgraph(n) for n in inner.nodes):
         return None  # a nested graph may read outer names this rewrite cannot see
     weights = _stored_weights(model, outer)
@@ -95,31 +70,31 @@ def int8_cached_step(model: bytes) -> Optional[bytes]:
     if not tensors:
         return None
     names = [name for name, _ in outer.outputs]
-    nodes += [_node("Identity", [src], [dst], f"out/{dst}")
+    nodes += [node("Identity", [src], [dst], f"out/{dst}")
               for (src, _), dst in zip(inner.outputs, names) if src != dst]
     nodes = _live([n for n in outer.nodes if n.op != "If"] + _normalized(nodes, names[0]), set(names))
     return _assemble(model, outer, branch, inner, nodes, tensors)
 
 
-def _assemble(model: bytes, outer: _Graph, branch: bytes, inner: _Graph, nodes: List[_Node],
+def _assemble(model: bytes, outer: Graph, branch: bytes, inner: Graph, nodes: List[Node],
               tensors: List[bytes]) -> bytes:
     """The model: `nodes`, the initializers they read (from either graph, and new `tensors`),
     the outer graph's inputs but the branch flag, its outputs, and the com.microsoft opset."""
     names = [name for name, _ in outer.outputs]
     used = {x for n in nodes for x in n.inputs} | set(names)
-    graph = [field(_G_NAME, b"cached_step_int8")] + [field(_G_NODE, n.raw) for n in nodes]
+    graph = [field(G_NAME, b"cached_step_int8")] + [field(G_NODE, n.raw) for n in nodes]
     graph += [model[s:e] for name, (s, _, e) in outer.initializers.items() if name in used]
     graph += [branch[s:e] for name, (s, _, e) in inner.initializers.items() if name in used]
-    graph += [field(_G_INIT, t) for t in tensors]
+    graph += [field(G_INIT, t) for t in tensors]
     graph += [raw for name, raw in outer.inputs if name != _BRANCH]
     graph += [raw for _, raw in outer.outputs]
-    out = [model[s:e] for n, _, _, e, s in spans(model, 0, len(model)) if n != _M_GRAPH]
-    out.append(field(_M_GRAPH, b"".join(graph)))
-    out.append(field(_M_OPSET, field(1, _MS_DOMAIN) + encode_varint(2 << 3) + encode_varint(1)))
+    out = [model[s:e] for n, _, _, e, s in spans(model, 0, len(model)) if n != M_GRAPH]
+    out.append(field(M_GRAPH, b"".join(graph)))
+    out.append(opset(MS_DOMAIN, 1))
     return b"".join(out)
 
 
-def _rewrite(model: bytes, nodes: List[_Node], weights: Dict[str, _Weight]) -> Tuple[List[_Node], List[bytes]]:
+def _rewrite(model: bytes, nodes: List[Node], weights: Dict[str, _Weight]) -> Tuple[List[Node], List[bytes]]:
     """The branch's nodes with each MatMul on a stored weight (or on its 2-D transpose) made a
     DynamicQuantizeMatMul; and the new initializers (zero points, transposed integers)."""
     transposed: Dict[str, _Weight] = {}
@@ -129,9 +104,9 @@ def _rewrite(model: bytes, nodes: List[_Node], weights: Dict[str, _Weight]) -> T
         if w is not None and len(w.dims) == 2 and _perm(n) in (None, [1, 0]):
             flipped = np.frombuffer(model, np.int8, w.dims[0] * w.dims[1], w.data[0]).reshape(w.dims).T
             name = f"{w.q}/transposed"
-            tensors.append(_tensor(name, np.ascontiguousarray(flipped)))
+            tensors.append(tensor(name, np.ascontiguousarray(flipped)))
             transposed[n.outputs[0]] = _Weight(name, w.scale, w.offset, w.zero_point, w.dims[::-1], (0, 0))
-    out: List[_Node] = []
+    out: List[Node] = []
     zero_points = set()
     for n in nodes:
         if n.op == "Gather" and n.inputs and n.inputs[0] in weights:
@@ -145,54 +120,49 @@ def _rewrite(model: bytes, nodes: List[_Node], weights: Dict[str, _Weight]) -> T
         zp = f"{w.q}/zero_point"
         if zp not in zero_points:
             zero_points.add(zp)
-            tensors.append(_tensor(zp, np.array(w.zero_point, dtype=np.int8)))
-        out.append(_node("DynamicQuantizeMatMul", [n.inputs[0], w.q, w.scale, zp], n.outputs,
-                         f"{n.name}/int8", domain=_MS_DOMAIN))
+            tensors.append(tensor(zp, np.array(w.zero_point, dtype=np.int8)))
+        out.append(node("DynamicQuantizeMatMul", [n.inputs[0], w.q, w.scale, zp], n.outputs,
+                         f"{n.name}/int8", domain=MS_DOMAIN))
     return out, tensors if zero_points else []
 
 
-def _normalized(nodes: List[_Node], logits: str) -> List[_Node]:
+def _normalized(nodes: List[Node], logits: str) -> List[Node]:
     """`nodes` with the `logits` output passed through LogSoftmax: a scorer needs every row's
     log-normaliser, and onnxruntime computes it on all threads, 4x faster than numpy on one."""
     raw = f"{logits}/raw"
     out = []
     for n in nodes:
         if logits in n.outputs:
-            n = _Node(n.raw, n.op, n.inputs, [raw if o == logits else o for o in n.outputs], n.name, {})
+            n = Node(n.raw, n.op, n.inputs, [raw if o == logits else o for o in n.outputs], n.name, {})
             n.raw = _with_io(n)
         out.append(n)
-    soft = _node("LogSoftmax", [raw], [logits], f"{logits}/log_softmax")
-    soft.raw += field(_N_ATTR, _int_attribute("axis", -1))
+    soft = node("LogSoftmax", [raw], [logits], f"{logits}/log_softmax")
+    soft.raw += field(N_ATTR, int_attribute("axis", -1))
     return out + [soft]
 
 
-def _int_attribute(name: str, value: int) -> bytes:
-    """An AttributeProto of type INT (negative values as 64-bit two's complement)."""
-    return (field(_A_NAME, name.encode()) + encode_varint(_A_INT << 3) + encode_varint(value & (1 << 64) - 1)
-            + encode_varint(_A_TYPE << 3) + encode_varint(2))
 
-
-def _gather_rows(gather: _Node, w: _Weight) -> List[_Node]:
+def _gather_rows(gather: Node, w: _Weight) -> List[Node]:
     """Gather from the 8-bit table and expand only the rows taken (the embedding lookup), so
     the table is not kept a second time in float32."""
     at = f"{gather.name}/int8"
     rows, real, scaled = f"{at}/rows", f"{at}/float", f"{at}/scaled"
-    cast = _node("Cast", [rows], [real], f"{at}/cast")
-    cast.raw += field(_N_ATTR, _int_attribute("to", _FLOAT))
-    taken = _Node(gather.raw, gather.op, [w.q] + gather.inputs[1:], [rows], gather.name, {})
+    cast = node("Cast", [rows], [real], f"{at}/cast")
+    cast.raw += field(N_ATTR, int_attribute("to", FLOAT))
+    taken = Node(gather.raw, gather.op, [w.q] + gather.inputs[1:], [rows], gather.name, {})
     taken.raw = _with_io(taken)
-    return [taken, cast, _node("Mul", [real, w.scale], [scaled], f"{at}/scale"),
-            _node("Add", [scaled, w.offset], list(gather.outputs), f"{at}/offset")]
+    return [taken, cast, node("Mul", [real, w.scale], [scaled], f"{at}/scale"),
+            node("Add", [scaled, w.offset], list(gather.outputs), f"{at}/offset")]
 
 
-def _with_io(node: _Node) -> bytes:
+def _with_io(node: Node) -> bytes:
     """`node.raw` with its inputs and outputs replaced by node.inputs / node.outputs."""
-    rest = [node.raw[s:e] for n, _, _, e, s in spans(node.raw, 0, len(node.raw)) if n not in (_N_INPUT, _N_OUTPUT)]
-    return (b"".join(field(_N_INPUT, x.encode()) for x in node.inputs)
-            + b"".join(field(_N_OUTPUT, y.encode()) for y in node.outputs) + b"".join(rest))
+    rest = [node.raw[s:e] for n, _, _, e, s in spans(node.raw, 0, len(node.raw)) if n not in (N_INPUT, N_OUTPUT)]
+    return (b"".join(field(N_INPUT, x.encode()) for x in node.inputs)
+            + b"".join(field(N_OUTPUT, y.encode()) for y in node.outputs) + b"".join(rest))
 
 
-def _stored_weights(model: bytes, graph: _Graph) -> Dict[str, _Weight]:
+def _stored_weights(model: bytes, graph: Graph) -> Dict[str, _Weight]:
     """{output of Add(Mul(Cast(q), scale), offset): the weight} for every such chain on 8-bit
     initializers whose offset is a whole multiple of the scale in int8 range."""
     made = {o: n for n in graph.nodes for o in n.outputs}
@@ -205,7 +175,7 @@ def _stored_weights(model: bytes, graph: _Graph) -> Dict[str, _Weight]:
         q = _tensor_info(model, graph, cast.inputs[0])
         scale = _scalar(model, graph, mul.inputs[1])
         offset = _scalar(model, graph, add.inputs[1])
-        if q is None or q[0] != _INT8 or scale is None or offset is None or scale == 0.0:
+        if q is None or q[0] != INT8 or scale is None or offset is None or scale == 0.0:
             continue
         steps = offset / scale
         zero = -round(steps)
@@ -215,82 +185,50 @@ def _stored_weights(model: bytes, graph: _Graph) -> Dict[str, _Weight]:
     return found
 
 
-def _tensor_info(model: bytes, graph: _Graph, name: str):
+def _tensor_info(model: bytes, graph: Graph, name: str):
     """(data type, dims, (offset, length)) of an initializer held as raw_data, else None."""
     span = graph.initializers.get(name)
     tensor = parse_initializer(model, span[1], span[2]) if span else None
     return None if tensor is None else (tensor.dtype, tensor.dims, (tensor.offset, tensor.length))
 
 
-def _scalar(model: bytes, graph: _Graph, name: str) -> Optional[float]:
+def _scalar(model: bytes, graph: Graph, name: str) -> Optional[float]:
     info = _tensor_info(model, graph, name)
-    if info is None or info[0] != _FLOAT or math.prod(info[1]) != 1:
+    if info is None or info[0] != FLOAT or math.prod(info[1]) != 1:
         return None
     return float(np.frombuffer(model, np.float32, 1, info[2][0])[0])
 
 
-def _read_graph(buf: bytes, start: int, end: int) -> _Graph:
-    graph = _Graph([], {}, [], [])
-    for number, wire, a, b, first in spans(buf, start, end):
-        if wire != 2:
-            continue
-        if number == _G_NODE:
-            graph.nodes.append(_read_node(buf[a:b]))
-        elif number == _G_INIT:
-            name = next((buf[x:y].decode("utf-8") for n, _, x, y, _ in spans(buf, a, b) if n == _T_NAME), "")
-            graph.initializers[name] = (first, a, b)
-        elif number in (_G_INPUT, _G_OUTPUT):
-            name = next((buf[x:y].decode("utf-8") for n, _, x, y, _ in spans(buf, a, b) if n == 1), "")
-            (graph.inputs if number == _G_INPUT else graph.outputs).append((name, buf[first:b]))
-    return graph
 
 
-def _read_node(raw: bytes) -> _Node:
-    node = _Node(raw, "", [], [], "", {})
-    for number, wire, a, b, first in spans(raw, 0, len(raw)):
-        text = raw[a:b].decode("utf-8") if wire == 2 and number != _N_ATTR else ""
-        if number == _N_INPUT:
-            node.inputs.append(text)
-        elif number == _N_OUTPUT:
-            node.outputs.append(text)
-        elif number == _N_NAME:
-            node.name = text
-        elif number == _N_OP:
-            node.op = text
-        elif number == _N_ATTR:
-            name = next((raw[x:y].decode("utf-8") for n, _, x, y, _ in spans(raw, a, b) if n == _A_NAME), "")
-            node.attrs[name] = (a, b)
-    return node
-
-
-def _subgraph(node: _Node, attribute: str) -> Optional[bytes]:
+def _subgraph(node: Node, attribute: str) -> Optional[bytes]:
     span = node.attrs.get(attribute)
     if span is None:
         return None
-    return next((node.raw[a:b] for n, w, a, b, _ in spans(node.raw, *span) if n == _A_GRAPH and w == 2), None)
+    return next((node.raw[a:b] for n, w, a, b, _ in spans(node.raw, *span) if n == A_GRAPH and w == 2), None)
 
 
-def _has_subgraph(node: _Node) -> bool:
-    return any(n in (_A_GRAPH, _A_GRAPHS) for a, b in node.attrs.values() for n, *_ in spans(node.raw, a, b))
+def _has_subgraph(node: Node) -> bool:
+    return any(n in (A_GRAPH, A_GRAPHS) for a, b in node.attrs.values() for n, *_ in spans(node.raw, a, b))
 
 
-def _perm(node: _Node) -> Optional[List[int]]:
+def _perm(node: Node) -> Optional[List[int]]:
     """A Transpose's perm attribute (packed or not), None when absent (reverse all axes)."""
     span = node.attrs.get("perm")
     if span is None:
         return None
     perm: List[int] = []
     for n, w, a, b, _ in spans(node.raw, *span):
-        if n == _A_INTS and w == 0:
+        if n == A_INTS and w == 0:
             perm.append(a)
-        elif n == _A_INTS and w == 2:
+        elif n == A_INTS and w == 2:
             while a < b:
                 value, a = varint(node.raw, a, b)
                 perm.append(value)
     return perm
 
 
-def _live(nodes: List[_Node], wanted: set) -> List[_Node]:
+def _live(nodes: List[Node], wanted: set) -> List[Node]:
     """The nodes that contribute to `wanted` names, in their order."""
     need = set(wanted)
     keep = []
@@ -300,21 +238,3 @@ def _live(nodes: List[_Node], wanted: set) -> List[_Node]:
             need.update(n.inputs)
     return keep[::-1]
 
-
-def _node(op: str, inputs: List[str], outputs: List[str], name: str, domain: bytes = b"") -> _Node:
-    raw = b"".join(field(_N_INPUT, x.encode()) for x in inputs)
-    raw += b"".join(field(_N_OUTPUT, y.encode()) for y in outputs)
-    raw += field(_N_NAME, name.encode()) + field(_N_OP, op.encode())
-    if domain:
-        raw += field(_N_DOMAIN, domain)
-    return _Node(raw, op, list(inputs), list(outputs), name, {})
-
-
-def _tensor(name: str, array: np.ndarray) -> bytes:
-    """A TensorProto holding `array` as raw_data."""
-    dtype = next(k for k, v in DTYPES.items() if np.dtype(v) == array.dtype)
-    out = [encode_varint(_T_DIMS << 3) + encode_varint(d) for d in array.shape]
-    out.append(encode_varint(_T_TYPE << 3) + encode_varint(dtype))
-    out.append(field(_T_NAME, name.encode()))
-    out.append(field(_T_RAW, array.tobytes()))
-    return b"".join(out)

@@ -15,6 +15,11 @@ work this way (v1: the merged graph with ``use_cache_branch`` true; v2:
 is the reference the tests compare against, and the fallback for a cached graph that cannot
 take several tokens at once.
 
+With base-en's 8-bit step, the candidates instead go in as one token tree (voiced.asr.tree_step,
+voiced.rescoring.token_tree): every distinct prefix once, one call, nothing padded, and no
+pruning needed. On the tuning commands that took 0.72x the time of the pruned batch, with the
+same decisions.
+
 With Pruning, the batch runs in two calls: the candidates' distinct openings, then the rest of
 those whose opening fits well enough, on their opening's cache. The transcription itself needs
 no row at all: its greedy decode already holds its log-probabilities (transcript_score).
@@ -35,7 +40,9 @@ import numpy as np
 from voiced.asr.decoder import log_sum_exp
 from voiced.asr.tokenizer import BOS_ID, EOS_ID
 from voiced.errors import ModelError
+from voiced.asr.tree_step import MAX_POSITIONS
 from voiced.rescoring.logprobs import Rows
+from voiced.rescoring.token_tree import TokenTree
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +147,12 @@ class SequenceScorer:
         in two (see Pruning), where a pruned sequence scores -inf."""
         if not sequences:
             return []
+        if self._later.tree and self.cached and max(len(s) for s in sequences) < MAX_POSITIONS:
+            try:
+                return self._score_tree(states, sequences)
+            except Exception as exc:  # onnxruntime's own error types
+                log.info("the token-tree step failed (%s); scoring as a batch", str(exc).splitlines()[0][:120])
+                self._later = self._decoder.later
         if prune is not None and self.cached and prune.applies(sequences):
             try:
                 return self._score_pruned(states, sequences, prune)
@@ -160,6 +173,27 @@ class SequenceScorer:
         positions = [[b * width + j for j in range(n + 1)] for b, n in enumerate(lengths)]
         rows = Rows(logits, [r for p in positions for r in p], normalized=normalized)
         return [_sequence_score([(rows, p)], seq, self._end_ids) for p, seq in zip(positions, sequences)]
+
+    def _score_tree(self, states: np.ndarray, sequences: Sequence[Sequence[int]]) -> List[SequenceScore]:
+        """One call of the token-tree step (voiced.asr.tree_step) on every distinct prefix of
+        `sequences` after the first step's BOS: a sequence's first token is scored by the BOS
+        row, each later token and its end by the node of the prefix before it."""
+        first = self._decoder.first_step(states)
+        head = Rows(first[self._logits].numpy()[:, -1:])
+        tree = TokenTree(sequences)
+        if not len(tree):  # only empty sequences: BOS's row scores their ends
+            return [_sequence_score([(head, [0])], s, self._end_ids) for s in sequences]
+        graph = self._later
+        binding = graph.session.io_binding()
+        heads = graph.inputs["attention_bias"].shape[1]
+        for name, value in tree.feeds(heads).items():
+            binding.bind_cpu_input(name, value)
+        for name in graph.past:
+            binding.bind_ortvalue_input(name, first[self._feeds_later[name]])
+        binding.bind_output(graph.outputs[0])
+        graph.session.run_with_iobinding(binding)
+        rows = Rows(binding.get_outputs()[0].numpy(), normalized=True)
+        return [_sequence_score([(head, [0]), (rows, tree.rows(s))], s, self._end_ids) for s in sequences]
 
     def _uncached(self, exc: Exception) -> None:
         log.info("the cached decoder step takes one token at a time (%s); rescoring with the "
