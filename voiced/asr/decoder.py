@@ -246,6 +246,7 @@ class Decoder:
             return None
         from voiced.asr.int8_step import int8_cached_step
         from voiced.asr.ort_format import as_onnx
+        from voiced.asr.tree_step import tree_step
 
         t0 = time.perf_counter()
         try:
@@ -254,30 +255,31 @@ class Decoder:
             if model is None:
                 log.info("%s: no 8-bit weights to score with; scoring with the float decoder step", path.name)
                 return None
-            session = session_from_bytes(model, make_session_options(self._settings))
+            graph = _Graph(session_from_bytes(model, make_session_options(self._settings)), files.decoder)
         except Exception as exc:  # onnxruntime's own error types, a malformed file
             log.warning("%s: cannot build the 8-bit decoder step (%s); scoring with the float step",
                         files.decoder, str(exc).splitlines()[0][:160])
             return None
-        graph = _Graph(session, files.decoder)
         graph.normalized = True
-        graph = self._tree_step(model, graph) or graph
+        shape = graph.inputs[next(n for n in graph.past if ".decoder." in n)].shape
+        heads, head_dim = (shape[1], shape[3]) if all(isinstance(d, int) for d in shape[1::2]) else (0, 0)
+        tree = tree_step(model, heads, head_dim) if heads else None
+        del model  # tens of MB: freed before the tree step's session is made
+        if tree is None:
+            log.info("%s: not laid out as the Moonshine export; scoring candidates as a batch", files.decoder)
+        else:
+            graph = self._checked_tree(tree, graph, heads, head_dim) or graph
         log.info("scoring with an 8-bit copy of the decoder step%s (built in %.0f ms)",
                  ", one row per token-tree node" if graph.tree else "", (time.perf_counter() - t0) * 1000.0)
         return graph
 
-    def _tree_step(self, model: bytes, int8: _Graph) -> Optional[_Graph]:
-        """The token-tree step built from the 8-bit step `model`, when it computes the same."""
-        from voiced.asr.tree_step import agrees, tree_step
+    def _checked_tree(self, tree: bytes, int8: _Graph, heads: int, head_dim: int) -> Optional[_Graph]:
+        """The token-tree step `tree` (voiced.asr.tree_step) as a session, when it computes what
+        the 8-bit step `int8` computes."""
+        from voiced.asr.tree_step import agrees
 
-        shape = int8.inputs[next(n for n in int8.past if ".decoder." in n)].shape
-        heads, head_dim = shape[1], shape[3]
-        built = tree_step(model, heads, head_dim) if isinstance(heads, int) and isinstance(head_dim, int) else None
-        if built is None:
-            log.info("%s: not laid out as the Moonshine export; scoring candidates as a batch", self._files.decoder)
-            return None
         try:
-            graph = _Graph(session_from_bytes(built, make_session_options(self._settings)), self._files.decoder)
+            graph = _Graph(session_from_bytes(tree, make_session_options(self._settings)), self._files.decoder)
             same = agrees(graph.session, int8.session, heads, head_dim)
         except Exception as exc:  # onnxruntime's own error types: an older onnxruntime without these operators
             log.info("cannot run the token-tree step (%s); scoring candidates as a batch",

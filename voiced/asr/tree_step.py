@@ -47,12 +47,11 @@ def tree_step(int8_model: bytes, heads: int, head_dim: int) -> Optional[bytes]:
     [1, heads, S, past + S] (0 or a large negative), the int8 step's past inputs at batch 1;
     output: "logits", log-probabilities [1, S, vocab]."""
     graph = model_graph(int8_model)
-    made = {o: n for n in graph.nodes for o in n.outputs}
     by_name = {n.name: n for n in graph.nodes}
     layers = sum(1 for name in by_name if name.endswith("/self_attn/q_proj/MatMul/int8"))
     if layers == 0 or _INV_FREQ not in graph.initializers:
         return None
-    reader = _Reader(int8_model, graph.initializers, by_name, made)
+    reader = _Reader(int8_model, graph.initializers, by_name)
     try:
         inv_freq = reader.initializer(_INV_FREQ).reshape(-1)
         nodes = [n for n in graph.nodes if n.name.startswith(_EMBED)]
@@ -84,11 +83,10 @@ def tree_step(int8_model: bytes, heads: int, head_dim: int) -> Optional[bytes]:
 class _Reader:
     """Finds the 8-bit step's weights by the export's node names (KeyError when one is missing)."""
 
-    def __init__(self, model: bytes, initializers, by_name: Dict[str, Node], made: Dict[str, Node]):
+    def __init__(self, model: bytes, initializers, by_name: Dict[str, Node]):
         self.model = model
         self.initializers = initializers
         self.by_name = by_name
-        self.made = made
         self.half = 0
         """width of each half of the gated MLP's up projection"""
 
