@@ -119,3 +119,20 @@ def test_the_daemon_stage_publishes_the_rescored_result(stack, speech_dir):
 
     payload = intent_payload(utt, result, "test")
     assert (payload["intent"], payload["decided_by"]) == ("LightColor", "rescoring")
+
+
+def test_the_neighbours_are_searched_only_when_no_matcher_reading_fits(stack, speech_dir):
+    """With neighbours_gap, a matcher-based reading that fits the audio well enough ends the
+    search; the answer stays the same."""
+    from voiced.rescoring import Rescorer
+
+    transcriber, matcher, rescorer = stack
+    transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav"))
+    states = transcriber.encoder_states()
+    text = "Set kitchen lights to grain."
+    searched = Rescorer(transcriber, matcher, RescoringConfig(mode="always", neighbours_gap=float("inf")))
+    settled = Rescorer(transcriber, matcher, RescoringConfig(mode="always", neighbours_gap=50.0))
+    full, short = searched.evaluate(text, states), settled.evaluate(text, states)
+    assert "sentence" in {r.source for r in full.readings}
+    assert "sentence" not in {r.source for r in short.readings}
+    assert short.readings[short.ranked()[0]].key == full.readings[full.ranked()[0]].key

@@ -3,8 +3,10 @@
     rescorer = Rescorer(transcriber, matcher, config.rescoring)
     result = rescorer.decide(matcher.match(t.text), t, transcriber.encoder_states())
 
-The candidate sentences and the free transcription are scored in one batched decoder call
-on the encoder states the transcription already used (no second encoder pass). A score is the
+The candidate sentences are scored on the encoder states the transcription already used (no
+second encoder pass): the matcher-based ones first, and the whole-sentence neighbours in a
+second decoder call only when none of those fits within `neighbours_gap` of the free
+transcription. A score is the
 summed token log-probability divided by tokens**length_alpha: the plain sum (alpha 0) favours
 short sentences, the mean (alpha 1) lets a wrong word hide in a long one; 0.5 accepted the
 most commands at the same safety margin against out-of-grammar speech on the tuning set. The
@@ -26,7 +28,7 @@ from voiced.grammar.matcher import MatchResult
 from voiced.rescoring.candidates import Reading, Restyler, build_readings, neighbour_readings, slot_lists
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
-from voiced.rescoring.scorer import Pruning, SequenceScorer, transcript_score
+from voiced.rescoring.scorer import Pruning, SequenceScore, SequenceScorer, transcript_score
 
 log = logging.getLogger(__name__)
 
@@ -126,11 +128,12 @@ class Rescorer:
 
     def evaluate(self, text: str, states: np.ndarray, limit: Optional[int] = None,
                  transcript=None) -> Optional[Evaluation]:
-        """Score every reading of `text` and the free transcription, in one batch; None when there
-        is nothing to score. The readings are the matcher-based list (at most `limit`, default
-        max_candidates) and the grammar sentences that sound closest to the whole transcript.
+        """Score every reading of `text` and the free transcription; None when there is nothing
+        to score. The readings are the matcher-based list (at most `limit`, default
+        max_candidates) and, unless one of those already fits within `neighbours_gap` of the
+        free transcription, the grammar sentences that sound closest to the whole transcript.
         With the `transcript` (voiced.asr.Transcript) of `text`, the free transcription's score
-        comes from its own decode instead of the batch."""
+        comes from its own decode instead of the decoder call."""
         t0 = time.perf_counter()
         free = _FINAL_PUNCT.sub("", text.strip())
         if not free:
@@ -139,7 +142,12 @@ class Rescorer:
                                   self.config.values_per_slot, lists=self._lists, carriers=self._carriers)
         restyle = Restyler(free, self.matcher.skip)
         surfaces = [restyle(r.sentence) for r in readings]
-        if self._index is not None and free not in surfaces:  # said exactly: nothing sounds closer
+        scored = _Scored(self, states, free, transcript)
+        search = self._index is not None and free not in surfaces  # said exactly: nothing sounds closer
+        if search and readings and math.isfinite(self.config.neighbours_gap):
+            scored.add(surfaces)  # a first call: a good enough fit needs no search
+            search = scored.gap(surfaces) > self.config.neighbours_gap
+        if search:
             more = neighbour_readings(self.matcher, self._index, text, self.config.neighbours, readings)
             readings += more
             surfaces += [restyle(r.sentence) for r in more]
@@ -148,13 +156,8 @@ class Rescorer:
         if len(readings) == 1 and surfaces[0] == free:
             # The recogniser said exactly the one grammar sentence: gap 0, no rival, no decoder call.
             return Evaluation(readings, surfaces, [0.0], 0.0, (time.perf_counter() - t0) * 1000.0, scored=False)
-        ids = {s: self.tokenizer.encode(s) for s in dict.fromkeys(surfaces + [free])}
-        own = transcript_score(ids[free], transcript)  # None: the free text goes in the batch too
-        batch = [s for s in ids if not (s == free and own is not None)]
-        by_text = dict(zip(batch, self.scorer.score(states, [ids[s] for s in batch], self._prune)))
-        if own is not None:
-            by_text[free] = own
-        alpha = self.config.length_alpha
+        scored.add(surfaces)
+        by_text, alpha = scored.by_text, self.config.length_alpha
         return Evaluation(readings, surfaces, [by_text[s].normalized(alpha) for s in surfaces],
                           by_text[free].normalized(alpha), (time.perf_counter() - t0) * 1000.0,
                           [(by_text[s].total, by_text[s].count) for s in surfaces + [free]])
@@ -186,6 +189,30 @@ class Rescorer:
         log.debug("rescored %r: %s %s gap %.2f margin %.2f (%d candidates, %.0f ms)", transcript.text,
                   reading.intent, {k: s.value for k, s in reading.slots.items()}, gap, margin, len(ev.readings), ev.ms)
         return result
+
+
+class _Scored:
+    """The scores of one utterance's sentences, each sentence scored once, in as many decoder
+    calls as `add` is called with new sentences."""
+
+    def __init__(self, rescorer: Rescorer, states: np.ndarray, free: str, transcript):
+        self._rescorer, self._states, self.free = rescorer, states, free
+        self.by_text: Dict[str, SequenceScore] = {}
+        own = transcript_score(rescorer.tokenizer.encode(free), transcript)
+        if own is not None:  # None: the free text goes in the first call too
+            self.by_text[free] = own
+
+    def add(self, texts: List[str]) -> None:
+        new = [t for t in dict.fromkeys(texts + [self.free]) if t not in self.by_text]
+        if new:
+            r = self._rescorer
+            ids = [r.tokenizer.encode(t) for t in new]
+            self.by_text.update(zip(new, r.scorer.score(self._states, ids, r._prune)))
+
+    def gap(self, texts: List[str]) -> float:
+        """How far the free transcription's normalised score is above the best of `texts`."""
+        alpha = self._rescorer.config.length_alpha
+        return self.by_text[self.free].normalized(alpha) - max(self.by_text[t].normalized(alpha) for t in texts)
 
 
 def make_rescorer(config, transcriber, matcher) -> Optional[Rescorer]:
