@@ -135,7 +135,7 @@ class RescoringConfig:
         10.0, "log-probability an opening may trail the best one and still be finished (10 changed no "
         "tuning decision and saved about 14 % of the scoring time)", min=0.0, max=1000.0)
     int8_step: bool = setting(
-        True, "score with an 8-bit copy of a v1 (base-en) decoder's step, built at start (about 1.5 s), that "
+        True, "score with an 8-bit copy of a v1 (base-en) decoder's step, built at start (about 2 s), that "
         "runs all sentences as one token tree: rescoring took 0.52x the float step's time with the same "
         "decisions on the tuning sets (v2 models are 8-bit already)")
     length_alpha: float = setting(
