@@ -8,7 +8,6 @@ dataclasses; a field's `metadata` holds its documentation (`doc`) and bounds (`m
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import typing
 from dataclasses import dataclass, field

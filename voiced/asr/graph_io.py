@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
 from voiced.asr.protobuf import encode_varint, field, spans
-from voiced.asr.shared_weights import DTYPES
+from voiced.asr.shared_weights import DTYPES, parse_initializer
 
 M_IR_VERSION, M_GRAPH, M_OPSET = 1, 7, 8
 G_NODE, G_NAME, G_INIT, G_INPUT, G_OUTPUT = 1, 2, 5, 11, 12
@@ -46,6 +46,15 @@ def model_graph(model: bytes) -> Graph:
     if len(graphs) != 1:
         raise ValueError(f"expected one graph in the model, found {len(graphs)}")
     return read_graph(model, *graphs[0])
+
+
+def float_array(model: bytes, graph: Graph, name: str) -> Optional[np.ndarray]:
+    """The values of a float32 initializer held as raw_data (a view into `model`), else None."""
+    span = graph.initializers.get(name)
+    found = parse_initializer(model, span[1], span[2]) if span else None
+    if found is None or found.dtype != FLOAT:
+        return None
+    return np.frombuffer(model, np.float32, int(np.prod(found.dims)), found.offset).reshape(found.dims)
 
 
 def read_graph(buf: bytes, start: int, end: int) -> Graph:

@@ -20,15 +20,14 @@ any other way gives None, and scoring keeps the float graph.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from voiced.asr.graph_io import (A_GRAPH, A_GRAPHS, A_INTS, FLOAT, G_INIT, G_NAME, G_NODE, INT8, M_GRAPH, MS_DOMAIN,
-                                N_ATTR, N_INPUT, N_OUTPUT, Graph, Node, int_attribute, node, opset, read_graph,
-                                tensor)
+                                N_ATTR, N_INPUT, N_OUTPUT, Graph, Node, float_array, int_attribute, node, opset,
+                                read_graph, tensor)
 from voiced.asr.protobuf import field, spans, varint
 from voiced.asr.shared_weights import parse_initializer
 
@@ -193,12 +192,8 @@ def _tensor_info(model: bytes, graph: Graph, name: str):
 
 
 def _scalar(model: bytes, graph: Graph, name: str) -> Optional[float]:
-    info = _tensor_info(model, graph, name)
-    if info is None or info[0] != FLOAT or math.prod(info[1]) != 1:
-        return None
-    return float(np.frombuffer(model, np.float32, 1, info[2][0])[0])
-
-
+    values = float_array(model, graph, name)
+    return None if values is None or values.size != 1 else float(values.reshape(-1)[0])
 
 
 def _subgraph(node: Node, attribute: str) -> Optional[bytes]:

@@ -25,9 +25,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from voiced.asr.graph_io import (FLOAT, G_INIT, G_NAME, G_NODE, G_INPUT, G_OUTPUT, INT64, M_GRAPH, M_IR_VERSION,
-                                 MS_DOMAIN, Node, model_graph, node, opset, tensor, value_info)
+                                 MS_DOMAIN, Graph, Node, float_array, model_graph, node, opset, tensor, value_info)
 from voiced.asr.protobuf import encode_varint, field
-from voiced.asr.shared_weights import parse_initializer
 
 MAX_POSITIONS = 1024
 """rotary table length: the longest token sequence a tree may hold"""
@@ -51,7 +50,7 @@ def tree_step(int8_model: bytes, heads: int, head_dim: int) -> Optional[bytes]:
     layers = sum(1 for name in by_name if name.endswith("/self_attn/q_proj/MatMul/int8"))
     if layers == 0 or _INV_FREQ not in graph.initializers:
         return None
-    reader = _Reader(int8_model, graph.initializers, by_name)
+    reader = _Reader(int8_model, graph, by_name)
     try:
         inv_freq = reader.initializer(_INV_FREQ).reshape(-1)
         nodes = [n for n in graph.nodes if n.name.startswith(_EMBED)]
@@ -83,9 +82,9 @@ def tree_step(int8_model: bytes, heads: int, head_dim: int) -> Optional[bytes]:
 class _Reader:
     """Finds the 8-bit step's weights by the export's node names (KeyError when one is missing)."""
 
-    def __init__(self, model: bytes, initializers, by_name: Dict[str, Node]):
+    def __init__(self, model: bytes, graph: Graph, by_name: Dict[str, Node]):
         self.model = model
-        self.initializers = initializers
+        self.graph = graph
         self.by_name = by_name
         self.half = 0
         """width of each half of the gated MLP's up projection"""
@@ -101,14 +100,13 @@ class _Reader:
 
     def bias(self, prefix: str) -> str:
         add = self.by_name[f"{prefix}/Add"]
-        return next(i for i in add.inputs if i in self.initializers)
+        return next(i for i in add.inputs if i in self.graph.initializers)
 
     def initializer(self, name: str) -> np.ndarray:
-        start, end = self.initializers[name][1:]
-        found = parse_initializer(self.model, start, end)
-        if found is None or found.dtype != FLOAT:
+        values = float_array(self.model, self.graph, name)
+        if values is None:
             raise KeyError(name)
-        return np.frombuffer(self.model, np.float32, int(np.prod(found.dims)), found.offset).reshape(found.dims)
+        return values
 
 
 def _norm(nodes: List[Node], weight: str, x: str, at: str) -> str:

@@ -39,8 +39,8 @@ import numpy as np
 
 from voiced.asr.decoder import log_sum_exp
 from voiced.asr.tokenizer import BOS_ID, EOS_ID
-from voiced.errors import ModelError
 from voiced.asr.tree_step import MAX_POSITIONS
+from voiced.errors import ModelError
 from voiced.rescoring.logprobs import Rows
 from voiced.rescoring.token_tree import TokenTree
 
