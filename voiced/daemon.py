@@ -25,7 +25,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from voiced.audio import SAMPLE_RATE
 from voiced.config import Config, load_config
 from voiced.endpoint import SPEECH_END, SPEECH_START
-from voiced.errors import BrokerError, ConfigError, GrammarError, Problem, VoicedError
+from voiced.errors import BrokerError, ConfigError, Problem, ProblemsError, VoicedError
 from voiced.notify import Notifier, watchdog_interval_s
 
 log = logging.getLogger(__name__)
@@ -148,26 +148,21 @@ class Daemon:
 
     def reload(self) -> bool:
         """Re-read config and grammar; on any error keep the old ones and log every problem."""
-        from voiced.rescoring import make_rescorer
-
         self.notifier.notify("RELOADING=1", "STATUS=reloading grammar")
         try:
-            new = self._reload_config() if self._reload_config else self.config
-            grammar, matcher = load_matcher(new)
-        except (ConfigError, GrammarError) as exc:
+            new, grammar, parts = self._build_reload()
+        except ProblemsError as exc:
             for problem in exc.problems:
                 log.error("reload: %s", problem)
-            log.error("reload failed (%d problems); still using the previous grammar and settings",
-                      len(exc.problems))
-            self.notifier.notify("READY=1", "STATUS=listening (last reload failed, see the log)")
-            return False
+            return self._reload_failed(f"{len(exc.problems)} problems")
+        except Exception as exc:  # noqa: BLE001 - a bad file must never take the running daemon down
+            log.debug("reload failed", exc_info=True)
+            log.error("reload: %s", _one_line(exc))
+            return self._reload_failed(type(exc).__name__)
         changed = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(self.config, name)]
         if changed:
             log.warning("changes to %s take effect after a restart", ", ".join(changed))
-        self.processor.matcher = matcher  # one attribute swap: the next utterance uses it
-        # the rescorer renders candidates from the grammar, so it follows the new matcher
-        self.processor.rescorer = make_rescorer(new, self.processor.transcriber, matcher)
-        self.processor.recorder = make_recorder(new)
+        self.processor.use(parts)  # one swap: the next utterance sees all of the new parts
         self.grammar = grammar
         self.publisher.set_grammar(grammar)
         logging.getLogger().setLevel(new.logging.level)
@@ -175,6 +170,22 @@ class Daemon:
         log.info("reloaded: %d intents", len(grammar.intent_names()))
         self.notifier.notify("READY=1", "STATUS=listening (reloaded)")
         return True
+
+    def _build_reload(self) -> Tuple[Config, Any, "Parts"]:
+        """Everything a reload swaps in, built completely before anything is swapped."""
+        from voiced.pipeline import Parts
+        from voiced.rescoring import make_rescorer
+
+        new = self._reload_config() if self._reload_config else self.config
+        grammar, matcher = load_matcher(new)
+        # the rescorer renders candidates from the grammar, so it follows the new matcher
+        rescorer = make_rescorer(new, self.processor.transcriber, matcher)
+        return new, grammar, Parts(matcher, rescorer, make_recorder(new))
+
+    def _reload_failed(self, why: str) -> bool:
+        log.error("reload failed (%s); still using the previous grammar and settings", why)
+        self.notifier.notify("READY=1", "STATUS=listening (last reload failed, see the log)")
+        return False
 
     def shutdown(self) -> int:
         """Stop intake, finish the utterance in flight, publish offline, disconnect."""
@@ -284,6 +295,12 @@ class Daemon:
             self.notifier.watchdog()
         else:
             log.error("MQTT network thread is not running; withholding the watchdog ping")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An unexpected error as one log line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def run_daemon(config_path: Optional[Path], override: Callable[[Config], Config] = lambda c: c,

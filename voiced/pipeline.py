@@ -36,27 +36,34 @@ log = logging.getLogger(__name__)
 HISTORY = 256  # per-utterance records kept for benchmarks and diagnostics
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What a grammar reload replaces, swapped as one value so an utterance never sees a mix
+    (matched by the new grammar and rescored against the old one)."""
+
+    matcher: Any
+    rescorer: Any = None  # voiced.rescoring.Rescorer: second opinion after the matcher, or None
+    recorder: Any = None
+
+
 @dataclass
 class _Pass:
     """One finalize → match (→ rescore) over the utterance's audio as it stood."""
 
     transcript: Any
     result: Any
-    matcher: Any
-    rescorer: Any
+    parts: Parts
     latency: Dict[str, float]  # compute times: asr, match, rescore (ms)
 
 
 class UtteranceProcessor:
-    """Turns the endpointer's events into results. `matcher` and `recorder` may be swapped live."""
+    """Turns the endpointer's events into results. Its Parts may be swapped live with `use`."""
 
     def __init__(self, transcriber: Any, matcher: Any, publish: Callable[[Utterance, Any], Any],
                  recorder: Any = None, stream_started_at: Optional[float] = None, rescorer: Any = None,
                  speculative: bool = False):
         self.transcriber = transcriber
-        self.matcher = matcher
-        self.rescorer = rescorer  # voiced.rescoring.Rescorer: second opinion after the matcher, or None
-        self.recorder = recorder
+        self.parts = Parts(matcher, rescorer, recorder)
         self._publish = publish
         self._stream_started_at = stream_started_at
         self._audio: List[np.ndarray] = []
@@ -68,6 +75,18 @@ class UtteranceProcessor:
         self.history: Deque[Dict[str, Any]] = deque(maxlen=HISTORY)
         """one record per finished utterance: id, start_s, end_s, decided_s, speculative, asr_ms, wait_ms,
         n_tokens, text"""
+
+    def use(self, parts: Parts) -> None:
+        """Swap in a reloaded grammar's parts; the next pass uses all of them."""
+        self.parts = parts
+
+    @property
+    def matcher(self) -> Any:
+        return self.parts.matcher
+
+    @property
+    def rescorer(self) -> Any:
+        return self.parts.rescorer
 
     @property
     def in_utterance(self) -> bool:
@@ -87,7 +106,7 @@ class UtteranceProcessor:
         elif event.kind == AUDIO and self.in_utterance and event.audio is not None:
             self._discard("more audio")
             self.transcriber.feed(event.audio)
-            if self.recorder is not None:
+            if self.parts.recorder is not None:
                 self._audio.append(event.audio)
         elif event.kind == SPEECH_MAYBE_ENDED:
             log.debug("speech may have ended at %.2f s", event.time_s)
@@ -111,7 +130,8 @@ class UtteranceProcessor:
         t0 = time.perf_counter()
         transcript = self.transcriber.finalize()
         t1 = time.perf_counter()
-        matcher, rescorer = self.matcher, self.rescorer
+        parts = self.parts  # read once: a reload on another thread swaps the whole value
+        matcher, rescorer = parts.matcher, parts.rescorer
         result = matcher.match(transcript.text)
         t_match = time.perf_counter()
         if rescorer is not None and transcript.text.strip():
@@ -119,12 +139,12 @@ class UtteranceProcessor:
             result = rescorer.decide(result, transcript, self.transcriber.encoder_states())
         t2 = time.perf_counter()
         latency = {"asr": (t1 - t0) * 1000.0, "match": (t_match - t1) * 1000.0, "rescore": (t2 - t_match) * 1000.0}
-        return _Pass(transcript, result, matcher, rescorer, latency)
+        return _Pass(transcript, result, parts, latency)
 
     def _take_pass(self) -> Optional[_Pass]:
         """The speculative result, if it is still what finalizing now would give."""
         done, self._spec = self._spec, None
-        if done is not None and (done.matcher is not self.matcher or done.rescorer is not self.rescorer):
+        if done is not None and done.parts is not self.parts:
             log.debug("grammar reloaded since the speculative result; finalizing again")
             return None
         return done
@@ -167,9 +187,10 @@ class UtteranceProcessor:
                      {k: s.value for k, s in result.slots.items()}, result.confidence)
         else:
             log.info("heard %r → not recognized (%s)", transcript.text, getattr(result, "reason", ""))
-        if self.recorder is not None:
+        recorder = self.parts.recorder
+        if recorder is not None:
             audio = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.float32)
-            self.recorder.save(utt.id, audio, {
+            recorder.save(utt.id, audio, {
                 "utterance_id": utt.id, "text": transcript.text, "start_s": start_s, "end_s": end_s,
                 "started_at": wall, "forced_split": event.forced, "match": result.to_dict(),
                 "timings_ms": {**transcript.timings, **latency}})
