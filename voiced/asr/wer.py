@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, List, Sequence, Tuple
 
+from rapidfuzz.distance import Levenshtein
+
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -42,14 +44,11 @@ def normalize(text: str) -> str:
 
 
 def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
-    """Levenshtein distance between two word sequences (substitutions, insertions, deletions)."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1]
+    """Levenshtein distance between two word sequences (substitutions, insertions, deletions).
+
+    rapidfuzz compares sequences of any hashable items in C: about 100x faster than a Python
+    loop on corpus-sized inputs, with identical results."""
+    return int(Levenshtein.distance(list(ref), list(hyp)))
 
 
 @dataclass(frozen=True)
