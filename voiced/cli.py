@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -49,17 +50,47 @@ def build_parser() -> argparse.ArgumentParser:
             module.register(sub)
         if hasattr(module, "register_bench"):
             module.register_bench(bench_sub)
+    for command in _leaves(sub):
+        # The README promises -v on every command, and people type it after the subcommand too.
+        command.add_argument("-v", "--verbose", action="count", default=0, dest="verbose_after",
+                             help="more logging (-vv for debug)")
     return parser
 
 
-def setup_logging(verbosity: int) -> None:
+def _leaves(sub) -> List[argparse.ArgumentParser]:
+    """Every parser that runs a command, nested groups (`bench NAME`, `eval-set build`) included."""
+    found = []
+    for parser in dict.fromkeys(sub.choices.values()):  # aliases map to the same parser
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        found.extend(_leaves(nested[0]) if nested else [parser])
+    return found
+
+
+# syslog priorities (sd-daemon(3)): journald reads a leading <N>, so `journalctl -p warning` works.
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+class JournalFormatter(logging.Formatter):
+    """`<4>voiced.mqtt: ...` under systemd: the priority prefix instead of the level name."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)
+        return f"<{priority}>" + super().format(record)
+
+
+def setup_logging(verbosity: int, journal: bool = False) -> None:
+    """Log to stderr; with `journal` (stderr is connected to journald) in journald's own format."""
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JournalFormatter("%(name)s: %(message)s") if journal
+                         else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    # systemd sets JOURNAL_STREAM when stderr goes to the journal (systemd.exec(5)).
+    setup_logging(args.verbose + getattr(args, "verbose_after", 0), journal=bool(os.environ.get("JOURNAL_STREAM")))
     try:
         return int(args.func(args) or 0)
     except (ConfigError, GrammarError) as exc:
