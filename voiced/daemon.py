@@ -278,6 +278,8 @@ class Daemon:
                 if not listening:  # muted: forget any half-heard utterance
                     self.endpointer.reset()
                     self.processor.abandon()
+                else:  # the reset endpointer counts stream time from this block again
+                    self.processor.stream_started(time.time() - len(block) / SAMPLE_RATE)
             if listening:
                 for event in feed(block):
                     handle(event)
