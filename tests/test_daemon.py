@@ -266,10 +266,13 @@ def test_listen_off_over_mqtt_ignores_speech_until_on_again(tmp_path, mosquitto,
         time.sleep(3.0)  # the muted clip is read and skipped before listening resumes
         sub.client.publish("voiced/test/listen/set", "on", qos=1)
         assert wait_until(lambda: sub.payloads("voiced/test/listen")[-1:] == ["on"], 10)
+        spoken_at = time.time() + 1.0  # after the second of silence below
         proc.stdin.write(pcm(np.concatenate([silence(1.0), heard, silence(1.5)])))
         proc.stdin.close()
         assert proc.wait(120) == 0, daemon_log(config)
         assert [m["intent"] for m in intents(sub)] == [CLIPS[1][1]]
+        # Stream time restarts when listening resumes: started_at must not run early by the muted time.
+        assert abs(intents(sub)[0]["started_at"] - spoken_at) < 2.0, (intents(sub)[0], spoken_at)
     finally:
         proc.kill()
         sub.close()
