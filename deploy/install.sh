@@ -10,7 +10,8 @@
 #   --root DIR        install into DIR instead of / (packaging and tests; implies nothing else)
 #   --skip-system     do not run apt-get, useradd, chown or systemctl (for --root installs)
 #   --with-mosquitto  also install and enable the mosquitto broker on this machine
-#   --models DIR      copy this local model directory instead of downloading one
+#   --models DIR      copy this local model directory instead of downloading one (the service
+#                     uses it when it is the only model in the cache)
 #   --skip-models     do not fetch a model (run `voiced models pull` later)
 # Environment:
 #   PYTHON            interpreter for the venv (default python3)
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
         --with-mosquitto) WITH_MOSQUITTO=1 ;;
         --models) MODELS_FROM="${2:?--models needs a directory}"; shift ;;
         --skip-models) SKIP_MODELS=1 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -90,6 +91,14 @@ say "installing voiced into $VENV"
 # shellcheck disable=SC2086  # VOICED_PIP_ARGS is a list of arguments on purpose
 "$VENV/bin/python" -m pip install -q ${VOICED_PIP_ARGS:-} "${VOICED_PACKAGE:-$SRC}[mic]"
 install -m 0644 "$SRC/README.md" "$OPT/README.md"
+# The shipped command set, example config, demo and eval files, beside the venv: a wheel install
+# has no checkout, and `voiced match` / `check-config` fall back to these.
+rm -rf "$OPT/config"
+cp -r "$SRC/config" "$OPT/config"
+# `voiced` on PATH, for the commands the README gives (check-config, tune, models pull).
+BIN="$ROOT/usr/local/bin"
+mkdir -p "$BIN"
+ln -sfn "$VENV/bin/voiced" "$BIN/voiced"
 
 # 4. Configuration: the example config and command set, never overwriting the user's edits.
 mkdir -p "$ETC"

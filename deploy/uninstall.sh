@@ -20,7 +20,7 @@ while [ $# -gt 0 ]; do
         --root) ROOT="${2:?--root needs a directory}"; shift ;;
         --skip-system) SKIP_SYSTEM=1 ;;
         --purge) PURGE=1 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
         *) echo "uninstall.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -38,6 +38,11 @@ if [ "$SKIP_SYSTEM" = 0 ]; then
 fi
 rm -f "$ROOT/etc/systemd/system/voiced.service"
 [ "$SKIP_SYSTEM" = 0 ] && systemctl daemon-reload
+# Only our own link: a voiced installed some other way stays.
+link="$ROOT/usr/local/bin/voiced"
+if [ -L "$link" ] && [ "$(readlink "$link")" = "$ROOT/opt/voiced/venv/bin/voiced" ]; then
+    rm -f "$link"
+fi
 rm -rf "$ROOT/opt/voiced" "$ROOT/var/cache/voiced"
 say "removed the program, the unit and the model cache"
 if [ "$PURGE" = 1 ]; then

@@ -62,6 +62,17 @@ def test_default_model_in_the_cache_before_the_dev_model(tiny_twin_model, tmp_pa
     assert files.config == {}  # no config.json: the published small windows are assumed
 
 
+def test_the_only_model_in_the_cache_is_used_whatever_its_name(tiny_twin_model, tmp_path):
+    """`install.sh --models DIR` keeps the folder's own name."""
+    cache = tmp_path / "models"
+    files = [tiny_twin_model.encoder, tiny_twin_model.decoder, tiny_twin_model.decoder_with_past,
+             tiny_twin_model.tokenizer]
+    _link_dir(files, cache / "my-model")
+    assert resolve_model(None, models_dir=cache).directory == cache / "my-model"
+    _link_dir(files, cache / "another")  # two: ambiguous, so not guessed
+    assert resolve_model(None, models_dir=cache).directory != cache / "my-model"
+
+
 def test_empty_cache_falls_back_to_the_dev_model(base_en_model, tmp_path):
     assert resolve_model(None, models_dir=tmp_path) == base_en_model
 

@@ -68,6 +68,7 @@ def test_install_is_complete_idempotent_and_uninstalls(tmp_path, wheel):
         assert (root / "etc/voiced/commands.yaml").exists()
     assert (root / "var/cache/voiced/models/moonshine-v2-small/tokenizer.json").exists()
     assert (root / "var/lib/voiced").is_dir()
+    check_installed_commands(root, tmp_path)
 
     # A second run changes nothing and keeps the user's edits.
     config.write_text("site_id: kitchen\n")
@@ -78,10 +79,36 @@ def test_install_is_complete_idempotent_and_uninstalls(tmp_path, wheel):
 
     run(UNINSTALL, "--root", str(root), "--skip-system")
     assert not (root / "opt/voiced").exists() and not unit.exists()
+    assert not (root / "usr/local/bin/voiced").is_symlink()
     assert not (root / "var/cache/voiced").exists()
     assert config.read_text() == "site_id: kitchen\n"  # configuration survives a plain uninstall
     run(UNINSTALL, "--root", str(root), "--skip-system", "--purge")
     assert not (root / "etc/voiced").exists() and not (root / "var/lib/voiced").exists()
+
+
+def check_installed_commands(root: Path, workdir: Path) -> None:
+    """The `voiced` on PATH works with no arguments, away from any checkout."""
+    voiced = root / "usr/local/bin/voiced"
+    assert voiced.is_symlink() and os.access(voiced, os.X_OK)
+    # The wheel was installed without its dependencies (offline): borrow this venv's.
+    site = next((root / "opt/voiced/venv/lib").glob("python*/site-packages"))
+    (site / "test_dependencies.pth").write_text(
+        "\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "VOICED_CONFIG"}
+    checked = subprocess.run([str(voiced), "check-config"], capture_output=True, text=True, cwd=workdir, env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert f"grammar {root / 'opt/voiced/config/commands.yaml'}:" in checked.stdout, checked.stdout
+    matched = subprocess.run([str(voiced), "match", "turn on the kitchen light"], capture_output=True, text=True,
+                             cwd=workdir, env=env)
+    assert matched.returncode == 0, matched.stderr
+    assert '"intent": "LightOn"' in matched.stdout
+    (site / "test_dependencies.pth").unlink()
+
+
+def test_install_help_prints_usage_only():
+    out = subprocess.run(["bash", str(INSTALL), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("Install voiced as a systemd service")
+    assert "--models DIR" in out.stdout and "set -euo" not in out.stdout and "#" not in out.stdout
 
 
 def test_install_rejects_unknown_options(tmp_path):

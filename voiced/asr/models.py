@@ -162,6 +162,10 @@ def _default_model(models_dir: Optional[Path]) -> ModelFiles:
     cached = Path(models_dir) / DEFAULT_MODEL
     if cached.is_dir():
         return load_model_dir(cached, "model cache")
+    # `install.sh --models DIR` copies a model under its own folder name: one model is unambiguous.
+    others = sorted(p for p in Path(models_dir).glob("*") if p.is_dir()) if Path(models_dir).is_dir() else []
+    if len(others) == 1:
+        return load_model_dir(others[0], "model cache")
     dev = find_dev_model()
     if dev is not None:
         return dev

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-DEFAULT_CONFIG = Path("/etc/voiced/voiced.yaml")
+from voiced.paths import DEFAULT_CONFIG
 
 
 def register(sub) -> None:
@@ -25,12 +25,9 @@ def register(sub) -> None:
 
 
 def _config_path(given: Optional[Path]) -> Optional[Path]:
-    if given is not None:
-        return given
-    env = os.environ.get("VOICED_CONFIG")
-    if env:
-        return Path(env)
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+    from voiced.paths import default_config
+
+    return given if given is not None else default_config()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

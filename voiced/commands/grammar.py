@@ -32,7 +32,12 @@ def register_bench(bench) -> None:
 
 
 def _grammar_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="config file (YAML); its grammar section is used")
+    from voiced.paths import DEFAULT_CONFIG, default_config
+
+    # The same default as `voiced run`, so checking and matching see what the service would.
+    p.add_argument("--config", type=Path, default=default_config(),
+                   help=f"config file (YAML); its grammar section is used (default: $VOICED_CONFIG, else "
+                        f"{DEFAULT_CONFIG} when it exists)")
     p.add_argument("--grammar", type=Path, action="append",
                    help="grammar file or directory (repeatable); overrides the config's grammar.paths")
 
