@@ -20,13 +20,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from voiced.audio import SAMPLE_RATE
 from voiced.config import Config, load_config
 from voiced.endpoint import SPEECH_END, SPEECH_START
 from voiced.errors import BrokerError, ConfigError, Problem, ProblemsError, VoicedError
 from voiced.notify import Notifier, watchdog_interval_s
+
+if TYPE_CHECKING:
+    from voiced.pipeline import Parts
 
 log = logging.getLogger(__name__)
 
