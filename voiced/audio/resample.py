@@ -3,13 +3,29 @@
 The same filter design as scipy.signal.resample_poly (half-length 10 zero crossings of the
 lower rate, Kaiser beta 5), written in numpy so scipy is not a runtime dependency. The
 streaming form gives the same samples as the one-shot form, whatever the chunking.
+
+Both the filter and the work per call are bounded: a ratio beyond MAX_FACTOR is refused, a
+ratio whose reduced terms exceed MAX_TERMS (a rate like 44101 Hz: 16000/44101) is replaced by
+the nearest one within them, and outputs are computed in slices of at most _GATHER_FLOATS
+gathered taps, so resampling a whole file costs no more than its input and output.
 """
 from __future__ import annotations
 
-from math import gcd
+import logging
+from fractions import Fraction
+from typing import Tuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+log = logging.getLogger(__name__)
+
+MAX_FACTOR = 64
+"""widest ratio either way (8 kHz -> 16 kHz is 2, 384 kHz -> 16 kHz is 24)"""
+MAX_TERMS = 1000
+"""largest up or down factor; every common rate to 16 kHz needs at most 640 (11025 Hz: 640/441).
+The filter has 20 * max(up, down) taps, so 16000/383999 exactly would need 7.7 million"""
+_GATHER_FLOATS = 1 << 20  # taps gathered per slice of outputs (4 MB of float32)
 
 
 def _design(up: int, down: int) -> np.ndarray:
@@ -35,8 +51,9 @@ class Resampler:
     def __init__(self, src: int, dst: int):
         if src <= 0 or dst <= 0:
             raise ValueError(f"sample rates must be positive, got {src} -> {dst}")
-        g = gcd(src, dst)
-        self.up, self.down = dst // g, src // g
+        if max(src, dst) > MAX_FACTOR * min(src, dst):
+            raise ValueError(f"cannot resample {src} Hz to {dst} Hz: the ratio is beyond {MAX_FACTOR}")
+        self.up, self.down = _factors(src, dst)
         self.passthrough = self.up == self.down
         if not self.passthrough:
             self.taps = _design(self.up, self.down)
@@ -82,6 +99,23 @@ class Resampler:
         n0 = self._n_out
         if n_end <= n0:
             return np.zeros(0, dtype=np.float32)
+        step = max(1, _GATHER_FLOATS // self.k)
+        if n_end - n0 <= step:
+            y = self._outputs(n0, n_end)
+        else:
+            y = np.concatenate([self._outputs(a, min(a + step, n_end)) for a in range(n0, n_end, step)])
+        self._n_out = n_end
+        # Keep the inputs the next output still needs.
+        q, r = divmod(n_end, self.up)
+        keep_from = q * self.down + int(self._newest[r]) - (self.k - 1)
+        drop = max(0, keep_from - self._base)
+        if drop:
+            self._buf = self._buf[drop:]
+            self._base += drop
+        return y
+
+    def _outputs(self, n0: int, n_end: int) -> np.ndarray:
+        """Outputs n0 .. n_end - 1 from the buffered input."""
         buf, k = self._buf, self.k
         item = buf.strides[0]
         if self.up == 1:  # integer decimation: the windows are evenly spaced, no gather
@@ -96,15 +130,23 @@ class Resampler:
             q, r = np.divmod(np.arange(n0, n_end, dtype=np.int64), self.up)
             rows = windows[q * self.down + self._newest[r] - (k - 1) - self._base]
             y = np.einsum("nk,nk->n", rows, self._taps_rev[r])
-        self._n_out = n_end
-        # Keep the inputs the next output still needs.
-        q, r = divmod(n_end, self.up)
-        keep_from = q * self.down + int(self._newest[r]) - (self.k - 1)
-        drop = max(0, keep_from - self._base)
-        if drop:
-            self._buf = self._buf[drop:]
-            self._base += drop
         return y.astype(np.float32, copy=False)
+
+
+def _factors(src: int, dst: int) -> Tuple[int, int]:
+    """(up, down): dst/src in lowest terms, or its nearest fraction with both terms <= MAX_TERMS."""
+    ratio = Fraction(dst, src)
+    if max(ratio.numerator, ratio.denominator) <= MAX_TERMS:
+        return ratio.numerator, ratio.denominator
+    if ratio < 1:
+        near = ratio.limit_denominator(MAX_TERMS)
+        up, down = near.numerator, near.denominator
+    else:
+        near = (1 / ratio).limit_denominator(MAX_TERMS)
+        up, down = near.denominator, near.numerator
+    log.info("resampling %d Hz as if it were %.2f Hz (ratio %d/%d): an exact filter would be too large",
+             src, dst * down / up, up, down)
+    return up, down
 
 
 def resample(audio: np.ndarray, src: int, dst: int) -> np.ndarray:
