@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import io
+import logging
 import threading
 
 import numpy as np
 import pytest
 
-from voiced.audio.pcm import PcmConverter
+from voiced.audio.pcm import FloatGuard, PcmConverter
 from voiced.audio.sources import FileSource, StdinSource, open_source
 from voiced.audio.wav import load_audio, write_wav
 from voiced.config import AudioConfig
@@ -101,3 +102,56 @@ def test_open_source_dispatch(speech_dir, tmp_path):
         open_source(AudioConfig(source="file"))
     with pytest.raises(AudioError, match="cannot read"):
         open_source(AudioConfig(source="file", file=str(tmp_path / "missing.wav")))
+
+
+def test_stdin_float_nan_and_inf_become_silence_not_a_smear(speech_dir, caplog):
+    x = load_audio(speech_dir / CLIP)
+    bad = x.copy()
+    spots = [700, 9000, 9001, 30000]
+    bad[spots] = [np.nan, np.inf, -np.inf, np.nan]
+    clean = x.copy()
+    clean[spots] = 0.0
+    with caplog.at_level(logging.WARNING, logger="voiced.audio"):
+        got = np.concatenate(list(StdinSource(_Dribble(bad.astype("<f4").tobytes()), sample_format="f32le").chunks()))
+    np.testing.assert_array_equal(got, clean)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # the first occurrence at once; the rest summed up (here at the end of the stream)
+    assert 1 <= len(warnings) <= 2 and all(w.startswith("stdin: ") for w in warnings)
+    assert "replaced 1 non-finite" in warnings[0]
+    assert "4 replaced" in warnings[-1]
+
+
+def test_stdin_float_48k_stereo_nan_is_replaced_before_resampling():
+    rng = np.random.default_rng(1)
+    stereo = rng.normal(0, 0.1, (4800, 2)).astype("<f4")
+    stereo[100, 1] = np.nan
+    out = np.concatenate(list(StdinSource(io.BytesIO(stereo.tobytes()), rate=48000, channels=2,
+                                          sample_format="f32le").chunks()))
+    assert len(out) == 1600 and np.isfinite(out).all()
+
+
+def test_float_guard_warns_once_then_a_summary_at_most_every_minute(caplog):
+    now = [0.0]
+    guard = FloatGuard("test", clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="voiced.audio"):
+        for second in range(150):  # one bad sample in every 32 ms block for 150 s
+            for _ in range(31):
+                block = np.zeros(512, np.float32)
+                block[3] = np.nan
+                guard(block)
+                assert block[3] == 0.0
+            now[0] = float(second + 1)
+        guard.flush()
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 4  # t=0, t=60, t=120 and the flush
+    assert "replaced 1 non-finite" in warnings[0]
+    assert f"{150 * 31} replaced" in warnings[-1]
+    assert guard.replaced == 150 * 31 and guard.clipped == 0
+
+
+def test_integer_formats_need_no_guard_and_out_of_range_settings_are_refused():
+    assert PcmConverter(16000, 1, sample_format="s16le")._guard is None
+    with pytest.raises(AudioError, match="stdin: sample rate 1 Hz is outside 8000-384000 Hz"):
+        StdinSource(io.BytesIO(b""), rate=1)
+    with pytest.raises(ValueError, match="33 channels"):
+        PcmConverter(16000, 33)

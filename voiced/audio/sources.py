@@ -101,7 +101,7 @@ class StdinSource(AudioSource):
             stream = sys.stdin.buffer
         self.stream = stream
         try:
-            self.converter = PcmConverter(rate, channels, channel, sample_format)
+            self.converter = PcmConverter(rate, channels, channel, sample_format, name="stdin")
         except ValueError as exc:
             raise AudioError(f"stdin: {exc}") from None
         self.read_bytes = max(1, rate * chunk_ms // 1000) * self.converter.frame_bytes
