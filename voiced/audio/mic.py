@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from voiced.audio import MAX_CHANNELS, MAX_RATE, MIN_RATE
 from voiced.audio.pcm import PcmConverter
 from voiced.audio.sources import AudioSource
 from voiced.config import AudioConfig
@@ -72,8 +73,16 @@ def list_input_devices(pa, pyaudio) -> List[InputDevice]:
             continue
         counts = sorted({1, min(2, ch), ch})
         rates = tuple(r for r in PREFERRED_RATES if any(_supported(pa, pyaudio, i, r, c) for c in counts))
-        devices.append(InputDevice(i, str(info.get("name", "")), ch, int(info.get("defaultSampleRate", 0)), rates))
+        devices.append(InputDevice(i, str(info.get("name", "")), ch, _default_rate(info), rates))
     return devices
+
+
+def _default_rate(info: Dict[str, Any]) -> int:
+    """The device's default rate in Hz, 0 when the driver reports none or nonsense."""
+    try:
+        return int(info.get("defaultSampleRate", 0) or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def find_device(pa, pyaudio, spec: Optional[Union[int, str]]) -> Dict[str, Any]:
@@ -116,8 +125,10 @@ def choose_format(pa, pyaudio, info: Dict[str, Any], rate: Optional[int] = None,
                   channels: Optional[int] = None, channel: Optional[int] = None) -> Tuple[int, int]:
     """(rate, channels) to open: the configured values, else the first supported of
     PREFERRED_RATES (then the device's default) with mono preferred over stereo."""
-    index, max_ch = int(info["index"]), int(info.get("maxInputChannels", 1))
-    rates = [rate] if rate else list(PREFERRED_RATES) + [int(info.get("defaultSampleRate", 0) or 16000)]
+    index, max_ch = int(info["index"]), min(int(info.get("maxInputChannels", 1)), MAX_CHANNELS)
+    rates = [rate] if rate else list(PREFERRED_RATES) + [_default_rate(info)]
+    # A driver's default rate is whatever it reports (0, 1e6 ...): only rates we can resample.
+    rates = [r for r in rates if MIN_RATE <= r <= MAX_RATE]
     need = (channel or 0) + 1
     counts = [channels] if channels else sorted({c for c in (1, 2, max_ch) if c <= max_ch})
     counts = [c for c in counts if c >= need]
