@@ -1,4 +1,4 @@
-"""`voiced eval DIR --labels FILE`: accuracy on a labelled set; `voiced eval-set build`: the synthetic set."""
+"""`voiced eval DIR --labels FILE`: accuracy on a labelled set, per clip or as one continuous stream (--stream); `voiced eval-set`: synthetic sets."""
 from __future__ import annotations
 
 import argparse
@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--csv", type=Path, metavar="OUT", help="write one row per file to this CSV")
     p.add_argument("--json", action="store_true", help="print the summary and every file as JSON")
     p.add_argument("--failures", type=int, default=20, metavar="N", help="list up to N failed files (default 20)")
+    _add_stream_arguments(p)
     p.set_defaults(func=eval_command)
 
     s = subparsers.add_parser("eval-set", help="build evaluation sets")
@@ -50,6 +51,39 @@ def register(subparsers) -> None:
     b.add_argument("--grammar", type=Path, action="append", metavar="FILE",
                    help="grammar to sample commands from (default: config/commands.yaml)")
     b.set_defaults(func=build_command)
+
+
+def _add_stream_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "stream", "--stream plays all clips as ONE continuous stream, as the daemon hears them: seeded random "
+                  "order and gaps, background noise throughout, noise bursts and optional non-command audio "
+                  "in the gaps; results are matched to clips by time")
+    g.add_argument("--stream", action="store_true", help="evaluate one continuous stream instead of each file")
+    g.add_argument("--gap-s", type=float, nargs=2, default=(2.0, 6.0), metavar=("MIN", "MAX"),
+                   help="seconds between placed items (default 2 6)")
+    g.add_argument("--noise", type=_snr, default=30.0, metavar="SNR_DB",
+                   help="background noise over the whole stream, dB below the commands' speech level "
+                        "(default 30; 'off' for none)")
+    g.add_argument("--noise-color", choices=["pink", "white"], default="pink", help="generated noise (default pink)")
+    g.add_argument("--noise-dir", type=Path, metavar="DIR", help="use these noise recordings instead of generated noise")
+    g.add_argument("--negatives", type=Path, metavar="DIR",
+                   help="non-command audio (WAVs) to put into every --negative-every'th gap; long files give excerpts")
+    g.add_argument("--negative-every", type=int, default=7, metavar="N", help="(default 7)")
+    g.add_argument("--burst-every", type=int, default=5, metavar="N",
+                   help="a noise burst in every Nth gap (default 5; 0 for none)")
+    g.add_argument("--seed", type=int, default=0, help="stream layout seed (default 0)")
+    g.add_argument("--repeat", type=int, default=1, metavar="K", help="place every clip K times (default 1)")
+    g.add_argument("--save-stream", type=Path, metavar="OUT.wav",
+                   help="keep the stream as a WAV, with its layout (segments and sample spans) in OUT.json")
+
+
+def _snr(text: str):
+    if text.lower() in ("off", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of dB or 'off', got {text!r}") from None
 
 
 def _grammar_paths(args: argparse.Namespace, config) -> list:
@@ -93,19 +127,30 @@ def eval_command(args: argparse.Namespace) -> int:
     model_path = args.model.resolve() if args.model is not None else config.resolve(config.model.path)
     files = resolve_model(model_path, models_dir(), origin="--model" if args.model else "config")
     pipeline = EvalPipeline(config, matcher, files, plan.asr, plan.vad.intra_op_threads)
-    results = run_items(pipeline, items, report.Progress(sys.stderr))
-    summary = summarize(results)
+    stream_text = ""
+    if args.stream:
+        from voiced.evaluation.stream_eval import clip_results, format_stream, run_stream, summarize_stream
+
+        run = run_stream(pipeline, _build_stream(args, items), keep=args.save_stream)
+        summary, results = summarize_stream(run), clip_results(run)
+        stream_text = format_stream(summary)
+    else:
+        results = run_items(pipeline, items, report.Progress(sys.stderr))
+        summary = summarize(results)
     if args.csv is not None:
         report.write_csv(results, args.csv)
     meta = {"dir": str(args.dir), "labels": str(args.labels), "grammar": [str(p) for p in grammar_paths],
             "model": files.name, "model_layout": files.layout, "threads": plan.asr.intra_op_threads,
-            "rescoring": config.rescoring.mode, "speculative": config.speculative}
+            "rescoring": config.rescoring.mode, "speculative": config.speculative,
+            "mode": "stream" if args.stream else "per clip"}
     if args.json:
         print(report.to_json(summary, results, meta))
     else:
         title = (f"{args.dir} with {files.name} ({files.layout}), {plan.asr.intra_op_threads} thread(s), "
                  f"grammar {', '.join(p.name for p in grammar_paths)}, rescoring {config.rescoring.mode}")
         print(report.format_summary(summary, title))
+        if stream_text:
+            print(stream_text)
         if args.failures > 0:
             text = report.format_failures(results, args.failures)
             if text:
@@ -113,6 +158,28 @@ def eval_command(args: argparse.Namespace) -> int:
         if args.csv is not None:
             print(f"\nper-file results: {args.csv}")
     return 0
+
+
+def _build_stream(args: argparse.Namespace, items: list):
+    from voiced.audio.wav import load_audio
+    from voiced.evaluation.stream import StreamSettings, build_stream
+
+    settings = StreamSettings(gap_s=tuple(args.gap_s), snr_db=args.noise, noise_color=args.noise_color,
+                              burst_every=max(0, args.burst_every), negative_every=max(0, args.negative_every),
+                              repeat=max(1, args.repeat), seed=args.seed)
+    clips = [(item.name, load_audio(item.path), item.label) for item in items]
+    negatives = [(p.name, load_audio(p)) for p in _wavs(args.negatives)] if args.negatives else []
+    noise = [load_audio(p) for p in _wavs(args.noise_dir)] if args.noise_dir else []
+    stream = build_stream(clips, settings, negatives, noise)
+    log.info("stream of %.1f min: %d segments", stream.duration_s / 60, len(stream.segments))
+    return stream
+
+
+def _wavs(folder: Path) -> list:
+    wavs = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".wav") if folder.is_dir() else []
+    if not wavs:
+        raise ConfigError([Problem("no WAV files found", file=str(folder), hint="pass a folder of WAV files")])
+    return wavs
 
 
 def build_command(args: argparse.Namespace) -> int:

@@ -73,9 +73,15 @@ class EvalPipeline:
             reason=extra.pop("reason"), extra={k: v for k, v in extra.items() if v is not None}))
 
     def run_file(self, item: Item) -> FileResult:
+        results, audio_s = self.run_path(item.path)
+        return FileResult(item.name, item.label, results, audio_s=audio_s)
+
+    def run_path(self, path: Path) -> Tuple[List[UtteranceResult], float]:
+        """Play one WAV as one stream (VAD and endpointer start fresh, as at daemon start) and
+        return every result with stream times, and the file's length in seconds."""
         from voiced.audio.sources import FileSource
 
-        source = FileSource(item.path, realtime=False, chunk_ms=self.config.audio.chunk_ms,
+        source = FileSource(path, realtime=False, chunk_ms=self.config.audio.chunk_ms,
                             channel=self.config.audio.channel)
         self._results = []
         self.endpointer.reset()
@@ -86,7 +92,8 @@ class EvalPipeline:
                     self._handle(event)
         for event in self.endpointer.flush():  # the end of the file closes an open utterance
             self._handle(event)
-        return FileResult(item.name, item.label, self._results, audio_s=len(source.audio) / 16000.0)
+        results, self._results = self._results, []
+        return results, len(source.audio) / 16000.0
 
     def _handle(self, event: Any) -> None:
         published = len(self._results)
