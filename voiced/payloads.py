@@ -3,13 +3,18 @@
 Pure functions of an utterance and its match, so each format is easy to test and to read.
 The match result is the grammar matcher's MatchResult (intent, confidence, slots of
 SlotMatch(value, raw, confidence), text, alternatives).
+
+Every JSON text voiced publishes goes through `to_json`, so a consumer's strict parser never
+sees NaN or Infinity (Python's json writes them by default) and a lone surrogate from a
+transcript or a list value never makes a payload unencodable.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from voiced import __version__
 
@@ -78,8 +83,42 @@ def _object_id(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text.lower())
 
 
+COMPACT = (",", ":")
+
+
+def to_json(data: Any, separators: Optional[Tuple[str, str]] = COMPACT) -> str:
+    """JSON text that strict parsers accept: NaN and +-Infinity become null, lone surrogates U+FFFD."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=separators)
+        text.encode("utf-8")
+        return text
+    except ValueError:  # UnicodeEncodeError is a ValueError too
+        return json.dumps(_clean(data), ensure_ascii=False, allow_nan=False, separators=separators)
+
+
 def dumps(data: Dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return to_json(data)
+
+
+def clean_text(text: str) -> str:
+    """`text` as valid Unicode: surrogate pairs joined, lone surrogates replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, str):
+        return clean_text(obj)
+    if isinstance(obj, dict):
+        return {clean_text(k) if isinstance(k, str) else k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
 
 
 def _slots(result: Any) -> Dict[str, Dict[str, Any]]:

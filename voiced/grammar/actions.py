@@ -1,46 +1,193 @@
-"""Per-intent MQTT actions: parse and validate them, and render them from a match.
+"""Per-intent MQTT actions: parse and validate them at load, render them from a match.
 
     action:
-      topic: zigbee2mqtt/{room}_light/set
+      topic: zigbee2mqtt/{area}_light/set
       payload: {"state": "ON", "brightness": "{brightness}"}
 
-A payload value that is exactly one placeholder keeps the slot's type (50 stays a number in
-the JSON); placeholders inside longer strings are replaced by text. `{{` and `}}` are literal
-braces. Besides slot names, `{intent}` and `{text}` (the utterance) are available.
+A payload is data, never text pasted into JSON: what was said could otherwise add keys or
+break the JSON (`", "state": "OFF`). A mapping, a list, or a string that is JSON
+(`'{"brightness": {brightness}}'`, also the older escaped form `'{{"state": "{state}"}}'`) is
+parsed at load into a tree; values are filled into the tree and the result is JSON-encoded
+(voiced.payloads.to_json: NaN and Infinity from a slot value become null). A value that is
+exactly one placeholder, in quotes or bare, keeps the slot's type (50 stays a number);
+placeholders inside longer strings are replaced by text. Any other string payload (`ON`,
+`{room} lamp`) is plain text. `{{` and `}}` are literal braces. Besides slot names, `{intent}`
+and `{text}` (the utterance) are available.
+
+A topic is checked twice (voiced.topics): its static parts and the list values that can fill
+it at load, and every filled-in value (one topic level) and the whole topic when rendered;
+an action that fails is refused with ActionError and never reaches the broker. Speech
+(`{text}`, wildcard slots) is never part of a topic.
 """
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from voiced.errors import VoicedError
-from voiced.grammar.model import Action
+from voiced.grammar.model import Action, Grammar, Intent
+from voiced.grammar.template import Node, references
+from voiced.payloads import clean_text, to_json
+from voiced.topics import level_problem, topic_problem
 
-PLACEHOLDER_RE = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_.\-]*)\}(?!\})")
+NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
+# One token of the template language, as in str.format: `{{`, a placeholder, `}}`.
+_TOKEN_RE = re.compile(r"\{\{|\{(" + NAME + r")\}|\}\}")
+_BARE_RE = re.compile(r"\{(" + NAME + r")\}")
 RESERVED = ("intent", "text")
+SPEECH_HINT = "speech is never a topic level: put it in the payload, e.g. {\"text\": \"{text}\"}"
 
 
 class ActionError(VoicedError):
-    """An action could not be rendered (a slot it needs was not in the match)."""
+    """An action could not be rendered (a slot it needs was not filled, or its topic is unsendable)."""
+
+
+@dataclass(frozen=True)
+class _Placeholder:
+    name: str
+
+
+Piece = Union[str, _Placeholder]
+
+
+def _pieces(text: str) -> List[Piece]:
+    """Literal text and placeholders; `{{`/`}}` become literal braces."""
+    out: List[Piece] = []
+    pos = 0
+    for m in _TOKEN_RE.finditer(text):
+        if m.start() > pos:
+            out.append(text[pos:m.start()])
+        token = m.group(0)
+        out.append(_Placeholder(m.group(1)) if m.group(1) else token[0])
+        pos = m.end()
+    if pos < len(text):
+        out.append(text[pos:])
+    return out
 
 
 def placeholders(action: Action) -> List[str]:
     """Every placeholder name used in the topic and payload, in order, without repeats."""
-    names = [m.group(1) for text in _strings(action.topic, action.payload) for m in PLACEHOLDER_RE.finditer(text)]
+    names = [p.name for text in _strings(action.topic, action.payload) for p in _pieces(text)
+             if isinstance(p, _Placeholder)]
     return list(dict.fromkeys(names))
 
 
-def check_action(action: Action, slot_names: List[str]) -> List[Tuple[str, str, str]]:
-    """(field, problem, hint) triples for an action whose intent fills `slot_names`; field is topic or payload."""
+# --- load time ---------------------------------------------------------------------------
+
+def parse_payload(text: str) -> Any:
+    """A string payload as a tree when it is a JSON object or array (placeholders in JSON strings
+    or bare), else the text itself. Strings in the tree are templates: `{name}` placeholders,
+    `{{`/`}}` literal braces."""
+    for decode in (_raw_json, _escaped_json):
+        try:
+            tree = json.loads(decode(text))
+        except ValueError:
+            continue
+        if isinstance(tree, (dict, list)):
+            return tree
+    return text
+
+
+def _raw_json(text: str) -> str:
+    """JSON with bare placeholders quoted; strings are left as they are (already templates)."""
+    out: List[str] = []
+    in_string = escaped = False
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if in_string:
+            in_string = escaped or char != '"'
+            escaped = not escaped and char == "\\"
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            bare = _BARE_RE.match(text, i)
+            if bare:
+                out.append(f'"{bare.group(0)}"')
+                i = bare.end()
+                continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _escaped_json(text: str) -> str:
+    """JSON written with the template's literal braces (`{{"state": "{state}"}}`)."""
+    out: List[str] = []
+    in_string = escaped = False
+    for piece in _pieces(text):
+        if isinstance(piece, _Placeholder):
+            out.append(f"{{{piece.name}}}" if in_string else f'"{{{piece.name}}}"')
+            continue
+        for char in piece:
+            if in_string:
+                in_string = escaped or char != '"'
+                escaped = not escaped and char == "\\"
+                out.append({"{": "{{", "}": "}}"}.get(char, char))  # stays literal in the tree
+            else:
+                in_string = char == '"'
+                out.append(char)
+    return "".join(out)
+
+
+def payload_problem(payload: Any) -> Optional[str]:
+    """Why a payload cannot be published as JSON, or None."""
+    try:
+        json.dumps(payload, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def slot_values(grammar: Grammar, intent: Intent) -> Dict[str, Optional[List[Any]]]:
+    """What each slot of the intent can be filled with: list and fixed values, None for free speech
+    (a wildcard). Lists not loaded yet (another file) and number ranges are left out."""
+    out: Dict[str, Optional[List[Any]]] = {}
+
+    def add(name: str, values: Optional[List[Any]]) -> None:
+        known = out.setdefault(name, [])
+        if known is not None:
+            out[name] = None if values is None else known + values
+
+    for template in intent.templates:
+        for name, value in template.fixed_slots.items():
+            add(name, [value])
+        for ref in _slot_refs(grammar, template.tree):
+            slot_list = grammar.lists.get(ref.list_name)
+            if slot_list is not None and slot_list.wildcard:
+                add(ref.slot_name, None)
+            elif slot_list is not None and slot_list.values:
+                add(ref.slot_name, [v.value for v in slot_list.values])
+    return out
+
+
+def _slot_refs(grammar: Grammar, tree: Node) -> Iterator[Any]:
+    seen: set = set()
+    pending = [tree]
+    while pending:
+        slots, rules = references(pending.pop())
+        yield from slots
+        for rule in rules:
+            if rule.name not in seen and rule.name in grammar.rules:
+                seen.add(rule.name)
+                pending.append(grammar.rules[rule.name])
+
+
+def check_action(action: Action, slot_names: Sequence[str],
+                 values: Optional[Mapping[str, Optional[List[Any]]]] = None) -> List[Tuple[str, str, str]]:
+    """(field, problem, hint) triples for an action whose intent fills `slot_names`; field is topic
+    or payload. `values` (from slot_values) lets the topic be checked against every list value."""
     problems: List[Tuple[str, str, str]] = []
-    if not action.topic.strip():
-        problems.append(("topic", "empty topic", "write a topic such as zigbee2mqtt/kitchen_light/set"))
-    if any(c in action.topic for c in "+#"):
-        problems.append(("topic", "topic contains an MQTT wildcard (+ or #)", "publish topics must be concrete"))
+    static = "".join(p if isinstance(p, str) else "x" for p in _pieces(action.topic))
+    problem = topic_problem(static)
+    if problem:
+        problems.append(("topic", problem.replace("the topic", "the topic template", 1),
+                         "write a concrete topic such as zigbee2mqtt/kitchen_light/set (no + or #)"))
     for where, obj in (("topic", action.topic), ("payload", action.payload)):
         for text in _strings(obj):
-            stray = PLACEHOLDER_RE.sub("", text.replace("{{", "").replace("}}", ""))
+            stray = _TOKEN_RE.sub("", text)
             if "{" in stray or "}" in stray:
                 problems.append((where, f"bad placeholder in {text!r}",
                                  "write {slot_name}; use {{ and }} for literal braces"))
@@ -48,37 +195,80 @@ def check_action(action: Action, slot_names: List[str]) -> List[Tuple[str, str, 
             if name not in slot_names and name not in RESERVED:
                 known = ", ".join(list(slot_names) + list(RESERVED))
                 problems.append((where, f"placeholder {{{name}}} is not a slot of this intent", f"known: {known}"))
+    problems.extend(_topic_value_problems(action, values or {}))
     return problems
 
 
+def _topic_value_problems(action: Action, values: Mapping[str, Optional[List[Any]]]) -> List[Tuple[str, str, str]]:
+    problems = []
+    for name in placeholders(Action(action.topic)):
+        if name == "text" or (name in values and values[name] is None):
+            what = "what was said" if name == "text" else "free speech (a wildcard list)"
+            problems.append(("topic", f"{{{name}}} is {what} and cannot be part of a topic", SPEECH_HINT))
+            continue
+        for value in dict.fromkeys(str(v) for v in values.get(name) or []):
+            problem = level_problem(value)
+            if problem:
+                problems.append(("topic", f"value {value!r} of {{{name}}} cannot be part of a topic: {problem}",
+                                 f"give the list value an out: without / + # (e.g. living_room), "
+                                 f"or move {{{name}}} into the payload"))
+    return problems
+
+
+# --- render time -------------------------------------------------------------------------
+
 def render_action(action: Action, result: Any) -> Tuple[str, str]:
-    """(topic, payload text) for a recognized MatchResult. Raises ActionError on a missing slot."""
+    """(topic, payload text) for a recognized MatchResult. Raises ActionError when a slot is
+    missing or the topic cannot be published; the payload is always valid text or JSON."""
     values: Dict[str, Any] = {name: s.value for name, s in result.slots.items()}
     values.setdefault("intent", result.intent)
     values.setdefault("text", result.text)
-    topic = _fill(action.topic, values)
+    topic = _render_topic(action.topic, values)
     payload = action.payload
     if isinstance(payload, str):
-        return topic, _fill(payload, values)
-    return topic, json.dumps(_fill_tree(payload, values), ensure_ascii=False)
+        return topic, clean_text(_fill(payload, values))
+    return topic, to_json(_fill_tree(payload, values), separators=None)
+
+
+def _render_topic(template: str, values: Mapping[str, Any]) -> str:
+    parts = []
+    for piece in _pieces(template):
+        if isinstance(piece, str):
+            parts.append(piece)
+            continue
+        text = str(_lookup(piece.name, values))
+        problem = level_problem(text)
+        if problem:
+            raise ActionError(f"{{{piece.name}}} = {text!r} cannot be filled into the topic: {problem}")
+        parts.append(text)
+    topic = "".join(parts)
+    problem = topic_problem(topic)
+    if problem:
+        raise ActionError(f"topic {topic!r} cannot be published: {problem}")
+    return topic
 
 
 def _fill_tree(obj: Any, values: Mapping[str, Any]) -> Any:
     if isinstance(obj, dict):
-        return {_fill(str(k), values): _fill_tree(v, values) for k, v in obj.items()}
+        out: Dict[str, Any] = {}
+        for k, v in obj.items():
+            key = _fill(str(k), values)
+            if key in out:  # a filled-in key must not replace another (e.g. "state")
+                raise ActionError(f"payload key {k!r} became {key!r}, which the payload already has")
+            out[key] = _fill_tree(v, values)
+        return out
     if isinstance(obj, list):
         return [_fill_tree(v, values) for v in obj]
     if isinstance(obj, str):
-        whole = PLACEHOLDER_RE.fullmatch(obj)
-        if whole:
-            return _lookup(whole.group(1), values)
+        pieces = _pieces(obj)
+        if len(pieces) == 1 and isinstance(pieces[0], _Placeholder):
+            return _lookup(pieces[0].name, values)
         return _fill(obj, values)
     return obj
 
 
 def _fill(text: str, values: Mapping[str, Any]) -> str:
-    out = PLACEHOLDER_RE.sub(lambda m: str(_lookup(m.group(1), values)), text)
-    return out.replace("{{", "{").replace("}}", "}")
+    return "".join(p if isinstance(p, str) else str(_lookup(p.name, values)) for p in _pieces(text))
 
 
 def _lookup(name: str, values: Mapping[str, Any]) -> Any:
@@ -96,12 +286,3 @@ def _strings(*objs: Any) -> Iterator[str]:
                 yield from _strings(str(k), v)
         elif isinstance(obj, list):
             yield from _strings(*obj)
-
-
-def payload_problem(payload: Any) -> Optional[str]:
-    """Why a payload cannot be published as JSON, or None."""
-    try:
-        json.dumps(payload)
-    except (TypeError, ValueError) as exc:
-        return str(exc)
-    return None

@@ -141,7 +141,8 @@ def _check_intent_action(intent: Intent, node: yaml.Node, grammar: Grammar, col:
     everywhere = set.intersection(*per_template)
     anywhere = set.union(*per_template)
     key = f"intents.{intent.name}.action"
-    for where, problem, hint in actions.check_action(intent.action, sorted(anywhere)):
+    values = actions.slot_values(grammar, intent)
+    for where, problem, hint in actions.check_action(intent.action, sorted(anywhere), values):
         col.add(problem, parts.get(where, node), key=f"{key}.{where}", hint=hint)
     for name in actions.placeholders(intent.action):
         if name in anywhere and name not in everywhere:
@@ -166,6 +167,8 @@ def _read_action(node: yaml.Node, col: Any, key: str) -> Optional[Action]:
             payload = ""
         elif isinstance(payload, (int, float, bool)):
             payload = json.dumps(payload)  # a bare number or boolean is sent as its JSON text
+        elif isinstance(payload, str):
+            payload = actions.parse_payload(payload)  # JSON text becomes a tree, filled in as data
         problem = actions.payload_problem(payload)
         if problem:
             col.add(f"payload cannot be sent as JSON: {problem}", fields["payload"], key=f"{key}.payload",
