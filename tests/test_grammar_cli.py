@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from voiced.cli import main
@@ -60,3 +61,25 @@ def test_bench_match_prints_numbers(capsys):
     assert main(["bench", "match", "--sentences", "20"]) == 0
     out = capsys.readouterr().out
     assert "compile" in out and "p99" in out and "synthetic" in out
+
+
+def test_check_config_warns_when_the_rescoring_index_would_leave_templates_out(capsys, tmp_path: Path):
+    # one template with four slots of 100 values: 10^8 sentences, which the daemon once tried to
+    # index (MemoryError at 3.5 GB after 117 s) while check-config said ok
+    values = ", ".join(f"v{a}{b}x" for a in "bcdfghjklm" for b in "aeiouyrstn")
+    lists = "".join(f"  {name}: {{values: [{values}]}}\n" for name in ("a", "b", "c", "d"))
+    grammar = tmp_path / "grid.yaml"
+    grammar.write_text(f"lists:\n{lists}intents:\n  SetGrid: {{data: [{{sentences: ['set {{a}} {{b}} {{c}} {{d}}']}}]}}\n"
+                       "  LightOn: {data: [{sentences: ['turn on the light']}]}\n")
+    start = time.perf_counter()
+    assert main(["check-config", "--grammar", str(grammar)]) == 0
+    assert time.perf_counter() - start < 10  # counted, not built
+    captured = capsys.readouterr()
+    assert captured.out.startswith("ok:")
+    [warning] = captured.err.strip().splitlines()
+    assert warning.startswith("voiced: warning: rescoring sentence index: intent(s) SetGrid left out")
+    assert "100,000,000 sentences" in warning and "rescoring.max_index_sentences" in warning
+    config = tmp_path / "voiced.yaml"
+    config.write_text("grammar:\n  paths: [grid.yaml]\nrescoring:\n  neighbours: 0\n")
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert capsys.readouterr().err == ""  # no index, nothing left out

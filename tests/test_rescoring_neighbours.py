@@ -1,9 +1,16 @@
 """The sentence index: every grammar sentence by sound, nearest first."""
 from __future__ import annotations
 
-from voiced.grammar import Matcher, load_grammar_text
+import itertools
+import logging
+import time
+import tracemalloc
+
+from voiced.config import RescoringConfig
+from voiced.grammar import Matcher, load_grammar, load_grammar_text
+from voiced.grammar.loader import shipped_grammar_path
 from voiced.rescoring.candidates import build_readings, neighbour_readings
-from voiced.rescoring.neighbours import SentenceIndex
+from voiced.rescoring.neighbours import SentenceIndex, count_sentences, plan_index
 
 GRAMMAR = """
 language: en
@@ -90,3 +97,124 @@ def test_neighbour_readings_skip_sentences_already_in_the_list():
         parsed = m.match(r.sentence)
         assert parsed.recognized and parsed.intent == r.intent
         assert {k: s.value for k, s in parsed.slots.items()} == {k: s.value for k, s in r.slots.items()}
+
+
+# One intent, six optional slots of 3-20 values in free order (the orders as alternatives):
+# 135 million sentences. Building them all ran out of memory; the matcher never expands them.
+ORDER_GRAMMAR = """
+language: en
+lists:
+  size: {values: [small, medium, large]}
+  temperature: {values: [hot, iced, warm, {in: extra hot, out: extra_hot}]}
+  drink:
+    values: [latte, cappuccino, espresso, americano, macchiato, mocha, {in: flat white, out: flat_white},
+             cortado, chai, {in: hot chocolate, out: hot_chocolate}, tea, {in: green tea, out: green_tea},
+             {in: iced tea, out: iced_tea}, lemonade, {in: orange juice, out: orange_juice}, smoothie,
+             frappe, {in: cold brew, out: cold_brew}, {in: drip coffee, out: drip_coffee}, matcha]
+  milk:
+    values: [{in: oat milk, out: oat}, {in: soy milk, out: soy}, {in: almond milk, out: almond},
+             {in: whole milk, out: whole}, {in: skim milk, out: skim}, {in: coconut milk, out: coconut},
+             {in: rice milk, out: rice}, {in: lactose free milk, out: lactose_free}]
+  syrup:
+    values: [vanilla, caramel, hazelnut, cinnamon, peppermint, {in: pumpkin spice, out: pumpkin_spice},
+             lavender, honey, maple, toffee, coconut, {in: white chocolate, out: white_chocolate}]
+  shots:
+    values: [{in: one shot, out: 1}, {in: single shot, out: 1}, {in: two shots, out: 2},
+             {in: double shot, out: 2}, {in: three shots, out: 3}, {in: triple shot, out: 3}]
+expansion_rules:
+  want: "[i would like | i'd like | can i (get | have) | give me]"
+  kind: "([{size}] [{temperature}] | [{temperature}] [{size}])"
+  extras: "[with {milk} [and {syrup}] | with {syrup} [and {milk}]]"
+intents:
+  OrderDrink:
+    data:
+      - sentences:
+          - "<want> [a | an] (<kind> [{drink}] <extras> [{shots}] | [{shots}] <kind> [{drink}] <extras>
+            | [{drink}] <extras> <kind> [{shots}]) [please]"
+  CancelOrder:
+    data:
+      - sentences: ["cancel [my] order"]
+"""
+ORDER_SENTENCES = 135_263_520
+
+
+def grid_grammar_text() -> str:
+    """One template with four slots of 100 values each: 10^8 sentences."""
+    syllables = ["ka", "lo", "mi", "nu", "pe", "ri", "so", "tu", "va", "ze"]
+    lists = ""
+    for name in ("alpha", "beta", "gamma", "delta"):
+        values = [name[0] + a + b for a, b in itertools.product(syllables, syllables)]
+        lists += f"  {name}:\n    values: [{', '.join(values)}]\n"
+    return (f"language: en\nlists:\n{lists}intents:\n"
+            "  SetGrid:\n    data:\n      - sentences: [\"set {alpha} {beta} {gamma} {delta}\"]\n"
+            "  LightOn:\n    data:\n      - sentences: [\"turn on [the] light\"]\n")
+
+
+def warnings_of(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_counting_matches_what_the_index_builds():
+    g = grammar()
+    counts = plan_index(g, None).counts
+    assert counts == {("LightOn", 0): 20, ("LockLock", 0): 2, ("LightBrightness", 0): 10,
+                      ("ShoppingListAdd", 0): 0, ("GarageClose", 0): 1}
+    shipped = load_grammar([shipped_grammar_path()])
+    plan = plan_index(shipped, RescoringConfig().max_index_sentences)
+    assert not plan.left_out and plan.warning() is None
+    assert plan.indexed == len(SentenceIndex(shipped, RescoringConfig().max_index_sentences))
+    assert plan.indexed * 2 < RescoringConfig().max_index_sentences  # the default leaves room
+
+
+def test_templates_beyond_the_limit_are_left_out_smallest_kept_first(caplog):
+    g = grammar()
+    with caplog.at_level(logging.WARNING, logger="voiced.rescoring"):
+        index = SentenceIndex(g, max_sentences=13)  # LightOn's 20 do not fit; 10 + 2 + 1 do
+    assert len(index) == 13
+    assert index.plan.left_out == {("LightOn", 0)}
+    [warning] = warnings_of(caplog)
+    assert "LightOn" in warning and "20 sentences" in warning and "rescoring.neighbours: 0" in warning
+    assert all(n.intent != "LightOn" for n in index.nearest(Matcher(g).tokens("turn on the kitchen light"), 5))
+
+
+def test_four_slots_of_a_hundred_values_leave_one_template_out_fast(caplog):
+    g = load_grammar_text(grid_grammar_text())
+    assert count_sentences(g, g.intents["SetGrid"].templates[0]) == 100 ** 4
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with caplog.at_level(logging.WARNING, logger="voiced.rescoring"):
+            index = SentenceIndex(g, RescoringConfig().max_index_sentences)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # building all 10^8 took 117 s and 3.5 GB before it failed
+    assert elapsed < 5 and peak < 20e6
+    assert len(index) == 2
+    [warning] = warnings_of(caplog)
+    assert "SetGrid" in warning and "100,000,000 sentences" in warning
+    assert "max_index_sentences" in warning
+
+
+def test_the_order_grammar_gets_a_rescorer_and_matcher_candidates(caplog, tiny_twin_model):
+    from voiced.asr.transcriber import Transcriber
+    from voiced.rescoring import make_rescorer
+
+    g = load_grammar_text(ORDER_GRAMMAR)
+    assert plan_index(g, None).counts[("OrderDrink", 0)] == ORDER_SENTENCES
+    matcher = Matcher(g)
+    transcriber = Transcriber(tiny_twin_model, warm=False)
+    start = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="voiced.rescoring"):
+        rescorer = make_rescorer(RescoringConfig(), transcriber, matcher)
+    assert time.perf_counter() - start < 10
+    [warning] = warnings_of(caplog)
+    assert "intent(s) OrderDrink left out" in warning and f"{ORDER_SENTENCES:,} sentences" in warning
+    text = "can i get a large iced latte with oat milk and vanilla please"
+    match = matcher.match(text)
+    assert match.recognized and {k: s.value for k, s in match.slots.items()} == {
+        "size": "large", "temperature": "iced", "drink": "latte", "milk": "oat", "syrup": "vanilla"}
+    readings = build_readings(matcher, "can i get a large iced lotte with oak milk and vanilla", limit=8)
+    assert readings and all(r.intent == "OrderDrink" for r in readings)
+    assert rescorer is not None and len(rescorer._index) == 2  # CancelOrder only

@@ -139,6 +139,10 @@ class RescoringConfig:
         "decisions on the tuning sets (v2 models are 8-bit already)")
     length_alpha: float = setting(
         0.5, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
+    max_index_sentences: int = setting(
+        300000, "most sentences the neighbour search indexes (about 110 bytes each, 130 while the index is "
+        "built at start; the shipped grammar has 118 406); a template that would exceed it is left out of the "
+        "index, smallest kept first, with a warning that check-config also gives", min=1000, max=100000000)
 
 
 @dataclass(frozen=True)

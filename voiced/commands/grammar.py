@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -110,10 +111,22 @@ def cmd_check_config(args) -> int:
     elapsed = (time.perf_counter() - start) * 1000
     templates = sum(len(i.templates) for i in grammar.intents.values())
     actions = sum(1 for i in grammar.intents.values() if i.action is not None)
+    warning = _index_warning(grammar, config.rescoring)
+    if warning:
+        print(f"voiced: warning: {warning}", file=sys.stderr)
     print(f"ok: config {args.config or '(defaults)'}; grammar {', '.join(map(str, paths))}: "
           f"{len(grammar.intents)} intents, {templates} templates, {len(grammar.lists)} lists, "
           f"{actions} actions; compiled {len(matcher.graphs)} templates in {elapsed:.0f} ms")
     return 0
+
+
+def _index_warning(grammar, rescoring) -> Optional[str]:
+    """What the daemon will warn about the rescoring sentence index: counted, never built."""
+    if rescoring.mode == "off" or rescoring.neighbours <= 0:
+        return None
+    from voiced.rescoring.neighbours import plan_index
+
+    return plan_index(grammar, rescoring.max_index_sentences).warning()
 
 
 def cmd_bench_match(args) -> int:

@@ -15,22 +15,32 @@ key each plus (expansion, combination) numbers, and spelled out only when return
 slots are indexed as one placeholder and take the numbers heard in the transcript, in order (every
 value in every position would multiply the index a hundredfold); free-text slots are left to
 the matcher.
+
+The count grows as the product of a template's choices: one template with four slots of 100
+values is 10^8 sentences, and building it ran out of memory at 3.5 GB. So each template's
+sentences are counted first, without expanding anything (`plan_index`), and templates beyond
+`rescoring.max_index_sentences` are left out, smallest kept first; their commands still get the
+matcher-based candidates. `voiced check-config` runs the same count.
 """
 from __future__ import annotations
 
+import logging
+from array import array
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from voiced.grammar.matcher import SlotMatch
-from voiced.grammar.model import Grammar, ListValue
+from voiced.grammar.model import Grammar, ListValue, Template
 from voiced.grammar.normalize import tokenize
 from voiced.grammar.numbers import parse_number
 from voiced.grammar.similarity import phonetic
 from voiced.grammar.template import Alt, Node, RuleRef, SlotRef, Words
 from voiced.rescoring.carriers import MAX_RULE_DEPTH
+
+log = logging.getLogger(__name__)
 
 MAX_EXPANSIONS = 256
 """ways of saying one template that are indexed (the shipped grammar's largest has 96)"""
@@ -38,6 +48,11 @@ NUMBER = "#"
 """stands for any number, in the index and in the query"""
 _NUMBER_FORM = ListValue(NUMBER, 0)
 Item = Union[str, SlotRef]
+BYTES_PER_SENTENCE = 110
+"""memory an indexed sentence holds (the shipped grammar: 13 MB for 118 406; 15 MB at the peak
+of the build)"""
+TemplateId = Tuple[str, int]
+"""(intent name, index of the template in the intent)"""
 
 
 @dataclass(frozen=True)
@@ -65,17 +80,26 @@ class Neighbour:
 class SentenceIndex:
     """The grammar's sentences by sound, for `nearest`."""
 
-    def __init__(self, grammar: Grammar):
+    def __init__(self, grammar: Grammar, max_sentences: Optional[int] = None):
+        """`max_sentences` bounds the index (None: no bound); templates beyond it are left out
+        with one warning."""
         self.grammar = grammar
-        self._expansions = list(self._expand_templates())
+        self.plan = plan_index(grammar, max_sentences)
+        warning = self.plan.warning()
+        if warning:
+            log.warning("%s", warning)
+        self._expansions = list(self._expand_templates(self.plan.left_out))
         keys: List[str] = []
-        owner: List[Tuple[int, int]] = []
+        # two flat int64 arrays: a tuple per sentence doubled the memory the build peaked at
+        expansion_of, combination_of = array("q"), array("q")
         for e, expansion in enumerate(self._expansions):
             for c, words in enumerate(_combinations(expansion.items, expansion.choices)):
                 keys.append(sound_key(words))
-                owner.append((e, c))
+                expansion_of.append(e)
+                combination_of.append(c)
         self._keys = keys
-        self._owner = np.asarray(owner, dtype=np.int64).reshape(-1, 2)
+        self._owner = np.stack([np.frombuffer(expansion_of, dtype=np.int64),
+                                np.frombuffer(combination_of, dtype=np.int64)], axis=1).reshape(-1, 2)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -130,9 +154,11 @@ class SentenceIndex:
             slots[item.slot_name] = SlotMatch(form.value, "".join(tokenize(form.spoken)), similarity, form.spoken)
         return Neighbour(expansion.intent, expansion.template, " ".join(words), slots, similarity)
 
-    def _expand_templates(self) -> Iterator[Expansion]:
+    def _expand_templates(self, left_out: FrozenSet[TemplateId]) -> Iterator[Expansion]:
         for name, intent in self.grammar.intents.items():
-            for template in intent.templates:
+            for number, template in enumerate(intent.templates):
+                if (name, number) in left_out:
+                    continue
                 fixed = tuple(sorted(template.fixed_slots.items()))
                 for items in self._expand(template.tree, 0):
                     slots = [i for i in items if isinstance(i, SlotRef)]
@@ -189,3 +215,83 @@ def _combinations(items: Sequence[Item], choices: Sequence[Sequence[ListValue]])
     for combo in range(total):
         picked = iter(_pick(choices, combo))
         yield [next(picked).spoken if isinstance(i, SlotRef) else i for i in items]
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """Which templates the sentence index holds, decided from counts before anything is built."""
+
+    counts: Dict[TemplateId, int]
+    """sentences of every template, by `count_sentences`"""
+    left_out: FrozenSet[TemplateId]
+    limit: Optional[int]
+
+    @property
+    def indexed(self) -> int:
+        return sum(n for t, n in self.counts.items() if t not in self.left_out)
+
+    def warning(self) -> Optional[str]:
+        """One line naming the intents left out, how much they would hold and what to change."""
+        if not self.left_out:
+            return None
+        intents = list(dict.fromkeys(name for name, number in self.counts if (name, number) in self.left_out))
+        named = ", ".join(intents[:8]) + (f" and {len(intents) - 8} more" if len(intents) > 8 else "")
+        missing = sum(self.counts[t] for t in self.left_out)
+        return (f"rescoring sentence index: intent(s) {named} left out ({len(self.left_out)} template(s), "
+                f"{missing:,} sentences, about {_size(missing)}; the limit is rescoring.max_index_sentences = "
+                f"{self.limit:,}, and the {len(self.counts) - len(self.left_out)} other template(s) take "
+                f"{self.indexed:,}). Their commands are still rescored, with candidates from the matcher only "
+                "(hint: raise rescoring.max_index_sentences, or set rescoring.neighbours: 0 to build no index)")
+
+
+def plan_index(grammar: Grammar, max_sentences: Optional[int]) -> IndexPlan:
+    """Count every template's sentences and choose the templates that fit in `max_sentences`
+    (None: all), smallest first, so one huge template costs the index only itself."""
+    counts = {(name, number): count_sentences(grammar, template)
+              for name, intent in grammar.intents.items() for number, template in enumerate(intent.templates)}
+    left_out = set()
+    if max_sentences is not None and sum(counts.values()) > max_sentences:
+        room = max_sentences
+        for template_id in sorted(counts, key=counts.__getitem__):  # stable: ties in grammar order
+            if counts[template_id] <= room:
+                room -= counts[template_id]
+            else:
+                left_out.add(template_id)
+    return IndexPlan(counts, frozenset(left_out), max_sentences)
+
+
+def count_sentences(grammar: Grammar, template: Template) -> int:
+    """The sentences the index would hold for `template`, without expanding it: the product of
+    the choices along each way of saying it, summed over the alternatives. A number range counts
+    as one form, a free-text slot takes its way out of the index. An upper bound: wordings that
+    come out the same, and ways beyond MAX_EXPANSIONS, are counted too."""
+    return _count(grammar, template.tree, 0, {})
+
+
+def _count(grammar: Grammar, node: Node, depth: int, rules: Dict[Tuple[str, int], int]) -> int:
+    if isinstance(node, Words):
+        return 1
+    if isinstance(node, SlotRef):
+        lst = grammar.lists.get(node.list_name)
+        if lst is None or lst.wildcard:
+            return 0
+        return 1 if lst.range is not None else len(lst.values)
+    if isinstance(node, RuleRef):
+        rule = grammar.rules.get(node.name)
+        if rule is None or depth >= MAX_RULE_DEPTH:
+            return 1  # as _expand: an empty way
+        key = (node.name, depth)
+        if key not in rules:
+            rules[key] = _count(grammar, rule, depth + 1, rules)
+        return rules[key]
+    if isinstance(node, Alt):
+        return int(node.optional) + sum(_count(grammar, option, depth, rules) for option in node.options)
+    total = 1
+    for item in node.items:  # Seq
+        total *= _count(grammar, item, depth, rules)
+    return total
+
+
+def _size(sentences: int) -> str:
+    megabytes = sentences * BYTES_PER_SENTENCE / 1e6
+    return f"{megabytes / 1000:,.0f} GB" if megabytes >= 10000 else f"{megabytes:,.0f} MB"

@@ -114,7 +114,8 @@ class Rescorer:
         self._prune = Pruning(config.prune_after, config.prune_gap) if config.prune_after > 0 else None
         self._lists = slot_lists(matcher)
         self._carriers = CarrierRenderer(matcher.grammar)
-        self._index = SentenceIndex(matcher.grammar) if config.neighbours > 0 and config.mode != "off" else None
+        self._index = (SentenceIndex(matcher.grammar, config.max_index_sentences)
+                       if config.neighbours > 0 and config.mode != "off" else None)
 
     def max_gap_for(self, reading: Reading) -> float:
         """The rejection threshold for `reading`: a one-word command ("next", "pause") is what
