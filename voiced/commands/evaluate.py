@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
 
 from voiced.errors import ConfigError, Problem
 from voiced.paths import SHIPPED_GRAMMAR
@@ -96,14 +97,35 @@ def _grammar_paths(args: argparse.Namespace, config) -> list:
     raise ConfigError([Problem("no grammar given", key="--grammar", hint="pass --grammar FILE or --config FILE")])
 
 
-def eval_command(args: argparse.Namespace) -> int:
+@dataclasses.dataclass
+class EvalSetup:
+    """What `voiced eval` and `voiced bench false-accepts` load once: config, grammar, model, pipeline."""
+
+    config: Any
+    grammar_paths: List[Path]
+    grammar: Any
+    matcher: Any
+    files: Any
+    threads: int
+    pipeline: Any
+
+    def meta(self) -> Dict[str, Any]:
+        return {"grammar": [str(p) for p in self.grammar_paths], "model": self.files.name,
+                "model_layout": self.files.layout, "threads": self.threads,
+                "rescoring": self.config.rescoring.mode, "speculative": self.config.speculative}
+
+    def title(self, what: str) -> str:
+        return (f"{what} with {self.files.name} ({self.files.layout}), {self.threads} thread(s), grammar "
+                f"{', '.join(p.name for p in self.grammar_paths)}, rescoring {self.config.rescoring.mode}")
+
+
+def prepare(args: argparse.Namespace, check: Optional[Callable[[Any], None]] = None) -> EvalSetup:
+    """Config (with --grammar/--rescoring/--threads/--model applied), grammar and the daemon's
+    stages. `check(grammar)` runs before the model loads, so label errors come out first."""
     from voiced.asr.models import resolve_model
     from voiced.config import load_config
     from voiced.daemon import load_matcher
-    from voiced.evaluation import report
-    from voiced.evaluation.labels import load_labels, validate_labels
-    from voiced.evaluation.runner import EvalPipeline, collect_items, run_items
-    from voiced.evaluation.scoring import summarize
+    from voiced.evaluation.runner import EvalPipeline
     from voiced.paths import models_dir
     from voiced.threads import plan_for_config
 
@@ -113,13 +135,9 @@ def eval_command(args: argparse.Namespace) -> int:
         config.grammar, paths=[str(p) for p in grammar_paths]))
     if args.rescoring is not None:
         config = dataclasses.replace(config, rescoring=dataclasses.replace(config.rescoring, mode=args.rescoring))
-    labels = load_labels(args.labels)
     grammar, matcher = load_matcher(config)
-    validate_labels(labels, grammar, args.labels)
-    items, absent = collect_items(args.dir, labels, args.labels)
-    if absent:
-        log.warning("%d labelled file(s) are not in %s, e.g. %s", len(absent), args.dir, absent[0])
-
+    if check is not None:
+        check(grammar)
     model_config = config.model
     if args.threads is not None:
         model_config = dataclasses.replace(model_config, intra_op_threads=max(1, args.threads))
@@ -127,6 +145,26 @@ def eval_command(args: argparse.Namespace) -> int:
     model_path = args.model.resolve() if args.model is not None else config.resolve(config.model.path)
     files = resolve_model(model_path, models_dir(), origin="--model" if args.model else "config")
     pipeline = EvalPipeline(config, matcher, files, plan.asr, plan.vad.intra_op_threads)
+    return EvalSetup(config, grammar_paths, grammar, matcher, files, plan.asr.intra_op_threads, pipeline)
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from voiced.evaluation import report
+    from voiced.evaluation.labels import load_labels, validate_labels
+    from voiced.evaluation.runner import collect_items, run_items
+    from voiced.evaluation.scoring import summarize
+
+    labels = load_labels(args.labels)
+    found: Dict[str, Any] = {}
+
+    def check(grammar: Any) -> None:
+        validate_labels(labels, grammar, args.labels)
+        found["items"], absent = collect_items(args.dir, labels, args.labels)
+        if absent:
+            log.warning("%d labelled file(s) are not in %s, e.g. %s", len(absent), args.dir, absent[0])
+
+    setup = prepare(args, check)
+    items, pipeline = found["items"], setup.pipeline
     stream_text = ""
     if args.stream:
         from voiced.evaluation.stream_eval import clip_results, format_stream, run_stream, summarize_stream
@@ -139,15 +177,12 @@ def eval_command(args: argparse.Namespace) -> int:
         summary = summarize(results)
     if args.csv is not None:
         report.write_csv(results, args.csv)
-    meta = {"dir": str(args.dir), "labels": str(args.labels), "grammar": [str(p) for p in grammar_paths],
-            "model": files.name, "model_layout": files.layout, "threads": plan.asr.intra_op_threads,
-            "rescoring": config.rescoring.mode, "speculative": config.speculative,
+    meta = {"dir": str(args.dir), "labels": str(args.labels), **setup.meta(),
             "mode": "stream" if args.stream else "per clip"}
     if args.json:
         print(report.to_json(summary, results, meta))
     else:
-        title = (f"{args.dir} with {files.name} ({files.layout}), {plan.asr.intra_op_threads} thread(s), "
-                 f"grammar {', '.join(p.name for p in grammar_paths)}, rescoring {config.rescoring.mode}")
+        title = setup.title(f"{args.dir}" + (" as one stream" if args.stream else ""))
         print(report.format_summary(summary, title))
         if stream_text:
             print(stream_text)
