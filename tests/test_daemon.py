@@ -90,7 +90,8 @@ def write_config(folder: Path, broker, grammar: Path = COMMANDS, extra: str = ""
 
 
 def start_daemon(config: Path, notify: Optional[NotifySocket], *args: str, stdin=None) -> subprocess.Popen:
-    env = {**os.environ, "WATCHDOG_USEC": "2000000"}
+    # The MQTT journal goes beside the config, never into the home folder of whoever runs the tests.
+    env = {**os.environ, "WATCHDOG_USEC": "2000000", "STATE_DIRECTORY": str(config.parent / "state")}
     if notify is not None:
         env["NOTIFY_SOCKET"] = notify.path
     log = open(config.parent / "daemon.log", "w")

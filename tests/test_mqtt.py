@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from typing import List
 
@@ -363,3 +365,211 @@ def test_listen_set_switches_listening_and_keeps_a_retained_state(publisher_setu
     late = Subscriber(mosquitto, ["voiced/test/listen"], client_id="late")
     assert wait_until(lambda: late.messages == [("voiced/test/listen", "on", True)], 10)
     late.close()
+
+
+# --- a message that cannot be sent must not stop the others -----------------------------------
+
+def test_a_bad_topic_is_refused_and_later_messages_still_arrive(mosquitto, caplog):
+    sub = Subscriber(mosquitto, ["voiced/test/#"])
+    link = link_for(mosquitto)
+    link.start()
+    assert link.wait_connected(10)
+    try:
+        for bad in ("notify/Tell everyone: 1+1=2!", "voiced/test/#", "a/\x00", "x/\ud800", ""):
+            assert link.publish(bad, "poison") is False
+        link.publish_now("voiced/test/#", "poison")
+        link.publish("voiced/test/after", "still here")
+        assert wait_until(lambda: sub.payloads("voiced/test/after") == ["still here"])
+        assert link.alive() and link.connected and link.pending() == 0
+        assert caplog.text.count("refusing to publish to topic") == 6
+    finally:
+        sub.close()
+        link.close()
+
+
+def test_a_bad_topic_while_the_broker_is_down_does_not_stop_the_reconnect(mosquitto_factory):
+    broker = mosquitto_factory()
+    broker.stop()
+    link = link_for(broker)
+    link.start(wait_s=0.5)
+    link.publish("voiced/test/before", "1")
+    link.publish("living_room/#", "poison")
+    link.publish("voiced/test/before", "2")
+    assert link.pending() == 2
+    broker.start()
+    sub = Subscriber(broker, ["voiced/test/#"])
+    try:
+        assert link.wait_connected(20)
+        assert link.flush(10)
+        link.publish("voiced/test/after", "3")
+        assert wait_until(lambda: sub.payloads("voiced/test/after") == ["3"])
+    finally:
+        sub.close()
+        link.close()
+
+
+def test_a_bad_entry_replayed_from_an_old_journal_does_not_stop_the_others(mosquitto_factory, tmp_path):
+    from voiced.journal import HEADER, Journal
+
+    broker = mosquitto_factory()
+    broker.stop()
+    # Written by hand, as a journal from before topics were checked could hold it.
+    path = tmp_path / "outbox.jsonl"
+    lines = [json.dumps({"seq": i, "topic": topic, "payload": str(i), "retain": False})
+             for i, topic in enumerate(["voiced/test/a", "voiced/test/#", "voiced/test/b"], 1)]
+    path.write_text(HEADER.decode() + "\n".join(lines) + "\n")
+    journal = Journal(path, limit=100)
+    cfg = replace(MqttConfig(), host=broker.host, port=broker.port, reconnect_max_s=1, keepalive_s=5)
+    link = MqttLink(cfg, client_id="voiced-test", status_topic="voiced/test/status", journal=journal)
+    assert link.pending() == 3
+    link.start(wait_s=0.5)
+    broker.start()
+    sub = Subscriber(broker, ["voiced/test/#"])
+    try:
+        assert link.wait_connected(20)  # the bad entry neither raises nor keeps `connected` unset
+        assert link.flush(10)
+        link.publish("voiced/test/c", "4")
+        assert wait_until(lambda: [p for t, p, _ in sub.messages if t != "voiced/test/status"][-1:] == ["4"])
+        assert path.read_bytes() == HEADER  # the bad one is dropped, the others acknowledged
+    finally:
+        sub.close()
+        link.close()
+
+
+def test_close_with_the_broker_down_says_what_stays_in_the_journal(mosquitto_factory, tmp_path, caplog):
+    from voiced.journal import Journal
+
+    broker = mosquitto_factory()
+    broker.stop()
+    journal = Journal(tmp_path / "outbox.jsonl", limit=100)
+    cfg = replace(MqttConfig(), host=broker.host, port=broker.port, reconnect_max_s=1)
+    link = MqttLink(cfg, client_id="voiced-test", status_topic="voiced/test/status", journal=journal)
+    link.start(wait_s=0.5)
+    link.publish_many([("voiced/test/intent/A", "1", False), ("voiced/test/intent/B", "2", False)])
+    link.close(wait_s=0.5)
+    assert "2 MQTT messages not acknowledged at shutdown stay in the journal" in caplog.text
+    assert str(tmp_path / "outbox.jsonl") in caplog.text
+    assert [r.topic for r in Journal(tmp_path / "outbox.jsonl", limit=100).pending()] == \
+        ["voiced/test/intent/A", "voiced/test/intent/B"]
+
+
+def test_without_a_broker_nothing_is_journaled(tmp_path, capsys):
+    from voiced.config import Config
+    from voiced.publisher import open_link
+
+    config = Config(site_id="test", mqtt=replace(MqttConfig(), enabled=False, state_dir=str(tmp_path / "state")))
+    link = open_link(config)
+    link.start()
+    link.publish("voiced/test/intent/A", "{}")
+    link.close()
+    assert capsys.readouterr().out == "voiced/test/intent/A {}\n"
+    assert not (tmp_path / "state").exists()
+
+
+# --- start-up errors that say what to change ----------------------------------------------------
+
+@pytest.mark.parametrize("key", ["ca_certs", "certfile", "keyfile"])
+def test_a_missing_tls_file_is_a_config_error_naming_it(tmp_path, key):
+    from voiced.config import Config
+    from voiced.errors import ConfigError
+    from voiced.publisher import open_link
+
+    tls = make_tls_files(tmp_path)
+    files = {"ca_certs": str(tls["ca"]), "certfile": str(tls["cert"]), "keyfile": str(tls["key"])}
+    files[key] = str(tmp_path / "missing.pem")
+    config = Config(mqtt=replace(MqttConfig(), tls=TlsConfig(**files)), source_path=str(tmp_path / "voiced.yaml"))
+    with pytest.raises(ConfigError) as info:
+        open_link(config)
+    (problem,) = info.value.problems
+    assert problem.key == f"mqtt.tls.{key}" and str(tmp_path / "missing.pem") in problem.message
+    assert problem.file == str(tmp_path / "voiced.yaml")
+
+
+def test_a_plain_client_on_a_tls_port_gets_a_hint(secure_broker, caplog):
+    broker, _ = secure_broker
+    link = link_for(broker)
+    link.start(wait_s=1)
+    try:
+        assert wait_until(lambda: "may expect TLS" in caplog.text, 30), caplog.text
+        assert "mqtt.tls.ca_certs" in caplog.text and not link.connected
+        assert caplog.text.count("may expect TLS") == 1
+    finally:
+        link.close(wait_s=0)
+
+
+def test_a_tls_client_on_a_plain_port_gets_a_hint(mosquitto, tmp_path, caplog):
+    tls = make_tls_files(tmp_path)
+    cfg = replace(MqttConfig(), host=mosquitto.host, port=mosquitto.port, reconnect_max_s=1)
+    link = MqttLink(cfg, "voiced-tls", "voiced/test/status", tls_paths={"ca_certs": str(tls["ca"])})
+    try:
+        link.start(wait_s=1)
+    except BrokerError as exc:  # the handshake may fail at once, with its own hint
+        assert "TLS" in str(exc) and "mqtt.tls.ca_certs" in str(exc)
+        return
+    try:
+        assert wait_until(lambda: "may not speak TLS" in caplog.text, 30), caplog.text
+    finally:
+        link.close(wait_s=0)
+
+
+def test_a_wrong_password_for_a_broker_that_comes_later_is_one_error(mosquitto_factory, caplog):
+    broker = mosquitto_factory(users={"satellite": "s3cret"})
+    broker.stop()
+    cfg = replace(MqttConfig(), host=broker.host, port=broker.port, reconnect_max_s=1, username="satellite")
+    link = MqttLink(cfg, "voiced-pw", "voiced/test/status", password="wrong")
+    link.start(wait_s=0.5)
+    broker.start()
+    try:
+        assert wait_until(lambda: broker.log.read_text().count("not authorised") >= 3, 30), broker.log.read_text()
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR and "refused" in r.getMessage()]
+        assert len(errors) == 1 and "mqtt.password" in errors[0].getMessage()
+        assert "still retrying" in errors[0].getMessage() and link.alive() and not link.connected
+    finally:
+        link.close(wait_s=0)
+
+
+# --- Home Assistant discovery: coalesced --------------------------------------------------------
+
+def test_a_flood_of_home_assistant_online_gets_a_handful_of_announcements(publisher_setup):
+    _, _, sub, _ = publisher_setup
+    topic = "homeassistant/event/voiced_test/intent/config"
+    assert wait_until(lambda: len(sub.payloads(topic)) == 1, 10)
+    for _ in range(500):
+        sub.client.publish("homeassistant/status", "online", qos=0)
+    time.sleep(3.0)  # the flood, plus the trailing announcement a second later
+    count = len(sub.payloads(topic))
+    assert 2 <= count <= 5, count  # at least the trailing one after the burst, at most one a second
+
+
+def test_an_action_with_an_unsendable_topic_is_refused_and_the_intent_still_published(mosquitto, tmp_path,
+                                                                                        caplog):
+    from voiced.grammar.loader import load_grammar
+    from voiced.grammar.matcher import Matcher
+    from voiced.payloads import Topics, Utterance
+    from voiced.publisher import Publisher
+
+    # The list is in a later file, so only rendering can see its value.
+    (tmp_path / "a.yaml").write_text(GRAMMAR.split("lists:")[0] + "intents:" + GRAMMAR.split("intents:")[1])
+    (tmp_path / "b.yaml").write_text('lists:\n  area: {values: [kitchen, {in: living room, out: "living_room/#"}]}\n')
+    grammar = load_grammar([tmp_path / "a.yaml", tmp_path / "b.yaml"])
+    cfg = replace(MqttConfig(), host=mosquitto.host, port=mosquitto.port)
+    link = MqttLink(cfg, "voiced-pub", "voiced/test/status")
+    publisher = Publisher(link, Topics("voiced", "test"), cfg, "test")
+    publisher.set_grammar(grammar)
+    sub = Subscriber(mosquitto, ["#"])
+    link.start()
+    assert link.wait_connected(10)
+    matcher = Matcher(grammar)
+    try:
+        for i, text in enumerate(["turn on the living room light", "turn on the kitchen light"]):
+            result = matcher.match(text)
+            assert result.recognized
+            publisher.publish(Utterance(id=f"u{i}", text=text, start_s=0.0, end_s=1.0), result)
+        assert wait_until(lambda: len(sub.payloads("voiced/test/intent/LightOn")) == 2, 10)
+        assert wait_until(lambda: sub.payloads("zigbee2mqtt/kitchen_light/set") == ['{"state": "ON"}'], 10)
+        (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert "LightOn" in line and "zigbee2mqtt/{area}_light/set" in line and "living_room/#" in line
+        assert link.alive() and link.pending() == 0
+    finally:
+        sub.close()
+        link.close()

@@ -167,6 +167,11 @@ class MqttConfig:
     topic_prefix: str = setting("voiced", "first level of every topic")
     queue_size: int = setting(1000, "intents kept while the broker is unreachable; the oldest are dropped beyond",
                               min=1, max=1000000)
+    journal: bool = setting(True, "keep unacknowledged messages in a journal file too, so a restart, crash or "
+                                  "power cut while the broker is away loses none")
+    state_dir: Optional[str] = setting(
+        None, "folder for the journal; empty: $STATE_DIRECTORY (systemd's StateDirectory=, /var/lib/voiced), "
+              "else ~/.local/state/voiced", nonempty=True)
     publish_transcript: bool = setting(False, "also publish every transcript")
     hermes: bool = setting(False, "also publish Hermes (Rhasspy) topics and payloads")
     ha_discovery: bool = setting(False, "publish Home Assistant MQTT discovery for an event entity")

@@ -92,10 +92,11 @@ class Daemon:
         cfg = self.config
         self.notifier.status("loading grammar")
         self.grammar, matcher = load_matcher(cfg)
-        self.link = open_link(cfg)
-        self.publisher = Publisher(self.link, topics_for(cfg), cfg.mqtt, cfg.site_id, on_listen=self._set_listening)
-        self.publisher.set_grammar(self.grammar)
         try:
+            self.link = open_link(cfg)  # ConfigError names an unreadable password, TLS or journal file
+            self.publisher = Publisher(self.link, topics_for(cfg), cfg.mqtt, cfg.site_id,
+                                       on_listen=self._set_listening)
+            self.publisher.set_grammar(self.grammar)
             self.link.start()
         except BrokerError as exc:  # credentials or TLS: a restart cannot fix it
             raise ConfigError([Problem(str(exc), file=cfg.source_path, key="mqtt")]) from None
@@ -199,6 +200,8 @@ class Daemon:
         processing.join(STOP_TIMEOUT_S)
         if processing.is_alive():
             log.error("processing did not finish within %.0f s; exiting anyway", STOP_TIMEOUT_S)
+        self.publisher.close()
+        # Waits up to 3 s for the broker too; what it does not acknowledge stays in the journal.
         self.link.close(wait_s=3.0)
         self.source.close()
         self._threads[0].join(1.0)

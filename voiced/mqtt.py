@@ -1,31 +1,46 @@
 """The broker connection: QoS 1 publishing that loses nothing, and subscriptions that survive reconnects.
 
 Every message stays in our own bounded, ordered outbox until the broker's PUBACK for it
-arrives. On every (re)connect paho's own copies are dropped and the whole outbox is sent
-again in order, so a broker restart neither loses nor reorders anything; a message whose
-PUBACK was lost may arrive twice, which QoS 1 allows. When the outbox is full the oldest
-message is dropped and counted in the log.
+arrives. With a journal (voiced.journal) the outbox is on disk too, so a restart, a crash or
+a power cut while the broker is away loses nothing: the journal's messages go out first
+after the next start. On every (re)connect paho's own copies are dropped and the whole
+outbox is sent again in order, so a broker restart neither loses nor reorders anything; a
+message whose PUBACK was lost may arrive twice, which QoS 1 allows. When the outbox is full
+the oldest message is dropped and counted in the log.
+
+A topic paho or the broker would refuse (voiced.topics) is refused by publish() with one log
+line and never enters the outbox, where it would fail again at every reconnect.
 
 paho runs its network loop in its own thread (`loop_start`). Our callbacks never raise into
-it, and the lock order is always "ours, then paho's": `on_publish` runs while paho holds its
-message lock, so it only records the acknowledged id and never takes ours.
+it, and the lock order is always "ours, then paho's" (or ours, then the journal's file):
+`on_publish` runs while paho holds its message lock, so it only records the acknowledged id
+and wakes the small outbox thread, which removes acknowledged messages and marks them done
+in the journal.
 """
 from __future__ import annotations
 
 import collections
 import logging
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, List, Optional, Union
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from voiced.config import MqttConfig
-from voiced.errors import BrokerError, ConfigError, Problem
+from voiced.errors import BrokerError
+from voiced.journal import Journal
+from voiced.mqtt_setup import FailureExplainer, paho_log, read_password, set_tls, tls_paths
+from voiced.payloads import clean_text
+from voiced.topics import topic_problem
+
+__all__ = ["MqttLink", "read_password", "tls_paths"]
 
 log = logging.getLogger(__name__)
 
 Payload = Union[str, bytes]
+Message = Tuple[str, Payload, bool]  # topic, payload, retain
 MessageHandler = Callable[[str, bytes], None]
 
 # CONNACK refusals that retrying cannot fix (MQTT 3.1.1 codes 1, 2, 4, 5 and their MQTT 5 names).
@@ -36,8 +51,9 @@ _FATAL_REFUSALS = ("unacceptable protocol", "identifier rejected", "client ident
 @dataclass
 class _Entry:
     topic: str
-    payload: Payload
+    payload: bytes
     retain: bool
+    seq: Optional[int] = None  # the journal's number for it; None when not journaled
     mid: Optional[int] = None  # paho message id while in flight on the current connection
 
 
@@ -55,42 +71,49 @@ def _logged(func: Callable) -> Callable:
     return wrapper
 
 
-_paho_logger = logging.getLogger("voiced.paho")
-
-
-def _paho_log(client, userdata, level: int, text: str) -> None:
-    """paho's own messages at DEBUG, errors at WARNING. Its "Client is not connected" comes on
-    every loop turn while the broker is away; our disconnect and reconnect lines say that once."""
-    import paho.mqtt.client as mqtt
-
-    if "Client is not connected" in text:
-        return
-    _paho_logger.log(logging.WARNING if level == mqtt.MQTT_LOG_ERR else logging.DEBUG, "%s", text)
+def _as_bytes(payload: Payload) -> bytes:
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload)
+    return clean_text(str(payload)).encode("utf-8")
 
 
 class MqttLink:
     """One broker connection with a retained `online`/`offline` status topic and an outbox.
 
-    publish() may be called from any thread and never blocks on the network.
+    publish() may be called from any thread and never blocks on the network (it waits for the
+    journal's fsync, a few milliseconds).
     """
 
     def __init__(self, config: MqttConfig, client_id: str, status_topic: str,
-                 password: Optional[str] = None, tls_paths: Optional[Dict[str, Optional[str]]] = None):
+                 password: Optional[str] = None, tls_paths: Optional[Dict[str, Optional[str]]] = None,
+                 journal: Optional[Journal] = None):
         self._config = config
         self._client_id = client_id
         self.status_topic = status_topic
         self._password = password
         self._tls_paths = tls_paths or {}
+        self._journal = journal
+        self._journal_failed = False
         self._lock = threading.Lock()
         self._outbox: Deque[_Entry] = collections.deque()
         self._acked: Deque[int] = collections.deque()  # written by on_publish without our lock
+        self._ack_wake = threading.Event()
+        self._stopping = threading.Event()
+        self._keeper: Optional[threading.Thread] = None
         self._subscriptions: Dict[str, MessageHandler] = {}
         self._on_connect_hooks: List[Callable[[], None]] = []
         self._connected = threading.Event()
         self._first_result = threading.Event()
+        self._answered = False  # the broker answered CONNECT on the current attempt
         self._refusal: Optional[str] = None
+        self._explainer = FailureExplainer(config.host, config.port, bool(self._tls_paths.get("ca_certs")))
         self.dropped = 0
         self._client = self._make_client()
+        if journal is not None:
+            self._outbox.extend(_Entry(r.topic, r.payload, r.retain, r.seq) for r in journal.pending())
+            if self._outbox:
+                log.info("%d unsent messages from the journal %s go out when the broker is reachable",
+                         len(self._outbox), journal.path)
 
     # --- setup -----------------------------------------------------------------------
 
@@ -99,21 +122,14 @@ class MqttLink:
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=True)
         client.suppress_exceptions = True  # second line of defence behind _logged
-        client.on_log = _logged(_paho_log)
+        client.on_log = _logged(paho_log)
         client.reconnect_delay_set(min_delay=1, max_delay=self._config.reconnect_max_s)
         # Our outbox bounds memory; paho only ever holds what the outbox holds.
         client.max_queued_messages_set(0)
         client.will_set(self.status_topic, "offline", qos=1, retain=True)
         if self._config.username is not None:
             client.username_pw_set(self._config.username, self._password)
-        ca = self._tls_paths.get("ca_certs")
-        if ca:
-            try:
-                client.tls_set(ca_certs=ca, certfile=self._tls_paths.get("certfile"),
-                               keyfile=self._tls_paths.get("keyfile"), cert_reqs=ssl.CERT_REQUIRED)
-            except (OSError, ssl.SSLError, ValueError) as exc:
-                raise BrokerError(f"cannot load TLS files (mqtt.tls): {exc}") from None
-            client.tls_insecure_set(self._config.tls.insecure)
+        set_tls(client, self._tls_paths, self._config.tls.insecure)
         client.on_connect = _logged(self._on_connect)
         client.on_disconnect = _logged(self._on_disconnect)
         client.on_publish = _logged(self._on_publish)
@@ -136,14 +152,18 @@ class MqttLink:
         """Connect (in the background if the broker is unreachable). Raises BrokerError on TLS or
         credential problems that retrying will not fix."""
         cfg = self._config
+        self._keeper = threading.Thread(target=self._keep_outbox, name="mqtt-outbox", daemon=True)
+        self._keeper.start()
         reachable = True
         try:
             self._client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         except ssl.SSLError as exc:
-            raise BrokerError(f"TLS handshake with {cfg.host}:{cfg.port} failed: {exc} "
-                              "(check mqtt.tls.ca_certs and the broker certificate)") from None
+            self.close(wait_s=0)
+            raise BrokerError(f"TLS handshake with {cfg.host}:{cfg.port} failed: {exc} (check mqtt.tls.ca_certs "
+                              "and the broker certificate, and that the port speaks TLS)") from None
         except OSError as exc:
             reachable = False
+            self._explainer.connect_failed(exc)
             log.warning("broker %s:%s unreachable (%s); queueing until it is back", cfg.host, cfg.port, exc)
         self._client.loop_start()
         if reachable and self._first_result.wait(wait_s) and self._refusal:
@@ -153,36 +173,115 @@ class MqttLink:
 
     # --- publishing ------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: Payload, retain: bool = False) -> None:
-        """Queue a QoS 1 message; it is sent now if connected, else after the next connect."""
+    def publish(self, topic: str, payload: Payload, retain: bool = False) -> bool:
+        """Queue a QoS 1 message; it is sent now if connected, else after the next connect.
+        False (logged) when the topic cannot be published to."""
+        return self.publish_many([(topic, payload, retain)]) == 1
+
+    def publish_many(self, messages: Sequence[Message]) -> int:
+        """Queue messages in order with one journal write; returns how many were accepted."""
+        entries = [_Entry(topic, _as_bytes(payload), bool(retain)) for topic, payload, retain in messages
+                   if self._topic_ok(topic)]
+        if not entries:
+            return 0
         with self._lock:
             self._collect_acks()
-            if len(self._outbox) >= self._config.queue_size:
-                self._outbox.popleft()
-                self.dropped += 1
+            self._journal_append(entries)
+            self._outbox.extend(entries)
+            dropped = []
+            while len(self._outbox) > self._config.queue_size:
+                dropped.append(self._outbox.popleft())
+            if dropped:
+                self.dropped += len(dropped)
+                self._journal_done(dropped)
                 log.warning("MQTT outbox full (%d); dropped the oldest message (%d dropped so far)",
                             self._config.queue_size, self.dropped)
-            entry = _Entry(topic, payload, retain)
-            self._outbox.append(entry)
             if self._connected.is_set():
-                self._send(entry)
+                for entry in entries[len(entries) - min(len(entries), len(self._outbox)):]:
+                    self._send(entry)
+        return len(entries)
 
     def publish_now(self, topic: str, payload: Payload, retain: bool = True) -> None:
         """Send state that is only meaningful now (status, discovery): not kept across disconnects."""
-        self._client.publish(topic, payload, qos=1, retain=retain)
+        if not self._topic_ok(topic):
+            return
+        try:
+            self._client.publish(topic, _as_bytes(payload), qos=1, retain=retain)
+        except (ValueError, TypeError) as exc:
+            log.error("could not publish to %r: %s", topic, exc)
+
+    @staticmethod
+    def _topic_ok(topic: str) -> bool:
+        problem = topic_problem(topic)
+        if problem:
+            log.error("refusing to publish to topic %r: %s", topic, problem)
+        return problem is None
 
     def _send(self, entry: _Entry) -> None:
-        info = self._client.publish(entry.topic, entry.payload, qos=1, retain=entry.retain)
-        entry.mid = info.mid
+        """Hand one outbox entry to paho (caller holds the lock); one that paho refuses is dropped."""
+        try:
+            entry.mid = self._client.publish(entry.topic, entry.payload, qos=1, retain=entry.retain).mid
+        except (ValueError, TypeError) as exc:
+            log.error("dropped a message paho refuses (topic %r): %s", entry.topic, exc)
+            self._outbox.remove(entry)
+            self._journal_done([entry])
 
     def _collect_acks(self) -> None:
-        """Remove acknowledged messages from the outbox (caller holds the lock)."""
+        """Remove acknowledged messages from the outbox and the journal (caller holds the lock)."""
         if not self._acked:
             return
         acked = set()
         while self._acked:
             acked.add(self._acked.popleft())
-        self._outbox = collections.deque(e for e in self._outbox if e.mid not in acked)
+        done = [e for e in self._outbox if e.mid in acked]
+        if done:
+            self._outbox = collections.deque(e for e in self._outbox if e.mid not in acked)
+            self._journal_done(done)
+
+    def _keep_outbox(self) -> None:
+        """The outbox thread: acknowledged messages leave the journal soon, not at the next publish."""
+        while not self._stopping.is_set():
+            if not self._ack_wake.wait(0.5):
+                continue
+            self._ack_wake.clear()
+            try:
+                with self._lock:
+                    self._collect_acks()
+            except Exception:  # noqa: BLE001 - keep collecting; publish() collects too
+                log.exception("error while collecting MQTT acknowledgements")
+
+    # --- journal (caller holds the lock) ----------------------------------------------
+
+    def _journal_append(self, entries: List[_Entry]) -> None:
+        if self._journal is None:
+            return
+        try:
+            seqs = self._journal.append([(e.topic, e.payload, e.retain) for e in entries])
+        except OSError as exc:
+            self._journal_trouble(exc)
+            return
+        for entry, seq in zip(entries, seqs):
+            entry.seq = seq
+        if self._journal_failed:
+            self._journal_failed = False
+            log.warning("the outbox journal %s can be written again", self._journal.path)
+
+    def _journal_done(self, entries: List[_Entry]) -> None:
+        seqs = [e.seq for e in entries if e.seq is not None]
+        if self._journal is None or not seqs:
+            return
+        try:
+            self._journal.done(seqs)
+        except OSError as exc:
+            self._journal_trouble(exc)
+
+    def _journal_trouble(self, exc: OSError) -> None:
+        if not self._journal_failed:
+            self._journal_failed = True
+            log.error("cannot write the outbox journal %s (%s); unsent messages are kept in memory only "
+                      "until it can be written again", self._journal.path, exc.strerror or exc)
+
+    # --- state and shutdown ----------------------------------------------------------
 
     def pending(self) -> int:
         """Messages not yet acknowledged by the broker."""
@@ -212,39 +311,54 @@ class MqttLink:
         return thread is not None and thread.is_alive()
 
     def close(self, wait_s: float = 2.0) -> None:
-        """Deliver what is queued (up to wait_s), publish `offline`, disconnect."""
-        if self._connected.is_set() and wait_s > 0:
-            if not self.flush(wait_s):
-                log.warning("%d MQTT messages not acknowledged at shutdown", self.pending())
+        """Deliver what is queued (waiting up to wait_s, also for a broker that is away), publish
+        `offline`, disconnect. What stays unacknowledged stays in the journal for the next start."""
+        if wait_s > 0:
+            self.flush(wait_s)
+        left = self.pending()
+        if left and self._journal is not None:
+            log.warning("%d MQTT messages not acknowledged at shutdown stay in the journal %s; "
+                        "they are sent after the next start", left, self._journal.path)
+        elif left:
+            log.warning("%d MQTT messages not acknowledged at shutdown are lost (mqtt.journal is off)", left)
         if self._connected.is_set():
-            info = self._client.publish(self.status_topic, "offline", qos=1, retain=True)
             try:
-                info.wait_for_publish(timeout=max(wait_s, 0.5))
+                self._client.publish(self.status_topic, "offline", qos=1, retain=True).wait_for_publish(
+                    timeout=max(wait_s, 0.5))
             except (RuntimeError, ValueError) as exc:
                 log.warning("could not publish offline status: %s", exc)
         self._connected.clear()  # first, so the disconnect below is not reported as an outage
         self._client.disconnect()
         self._client.loop_stop()
+        self._stopping.set()
+        if self._keeper is not None:
+            self._keeper.join(2.0)
+        if self._journal is not None:
+            with self._lock:
+                self._journal.close()
 
     # --- paho callbacks (network thread) ---------------------------------------------
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered = True
         if reason_code.is_failure:
             self._refusal = str(reason_code)
-            level = logging.ERROR if self._refusal.lower() in _FATAL_REFUSALS else logging.WARNING
-            log.log(level, "broker refused connection: %s", self._refusal)
+            self._explainer.refused(self._refusal, self._refusal.lower() in _FATAL_REFUSALS)
             self._first_result.set()
             return
         self._refusal = None
+        self._explainer.connected()
         with self._lock:
-            topics = list(self._subscriptions)
-            client.drop_out_messages()  # resent below from our outbox, in order
-            self._collect_acks()
-            client.publish(self.status_topic, "online", qos=1, retain=True)
-            for entry in self._outbox:
-                self._send(entry)
-            backlog = len(self._outbox)
-            self._connected.set()
+            try:
+                topics = list(self._subscriptions)
+                client.drop_out_messages()  # resent below from our outbox, in order
+                self._collect_acks()
+                client.publish(self.status_topic, "online", qos=1, retain=True)
+                for entry in list(self._outbox):  # _send drops what paho refuses; the rest still go
+                    self._send(entry)
+                backlog = len(self._outbox)
+            finally:
+                self._connected.set()  # under the lock, so no publish() falls between resend and this
         for topic in topics:
             client.subscribe(topic, qos=1)
         for hook in self._on_connect_hooks:
@@ -263,34 +377,21 @@ class MqttLink:
             log.warning("disconnected from broker (%s); queueing until reconnected", reason_code)
         else:
             log.debug("disconnected from broker (%s)", reason_code)
+            if not self._answered:
+                self._explainer.closed_early()
+                self._first_result.set()  # start() need not wait: retrying goes on in the background
+        self._answered = False
 
     def _on_connect_fail(self, client, userdata) -> None:
-        log.debug("connection attempt to %s:%s failed", self._config.host, self._config.port)
+        # paho calls this inside its `except OSError`, so the reason is the exception being handled.
+        self._explainer.connect_failed(sys.exc_info()[1])
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._acked.append(mid)  # paho holds its message lock here: never take ours
+        self._ack_wake.set()
 
     def _on_message(self, client, userdata, message) -> None:
         handler = self._subscriptions.get(message.topic)
         if handler is None:
             return
         handler(message.topic, bytes(message.payload))
-
-
-def read_password(config: MqttConfig, resolve: Callable[[Optional[str]], object]) -> Optional[str]:
-    """The broker password: mqtt.password, or the first line of mqtt.password_file."""
-    if config.password_file:
-        path = resolve(config.password_file)
-        try:
-            with open(str(path), encoding="utf-8") as fh:
-                return fh.readline().rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError([Problem(f"cannot read mqtt.password_file {path}: {exc.strerror}",
-                                       key="mqtt.password_file", hint="create the file or fix the path")]) from None
-    return config.password
-
-
-def tls_paths(config: MqttConfig, resolve: Callable[[Optional[str]], object]) -> Dict[str, Optional[str]]:
-    tls = config.tls
-    return {name: (str(resolve(value)) if value else None)
-            for name, value in (("ca_certs", tls.ca_certs), ("certfile", tls.certfile), ("keyfile", tls.keyfile))}

@@ -1,21 +1,31 @@
 """The last pipeline stage: turn a match into MQTT messages, and take `listen` commands back.
 
 It decides what goes where (intent, not_recognized, transcript, Hermes, Home Assistant,
-per-intent actions); MqttLink (voiced.mqtt) makes sure it arrives.
+per-intent actions); MqttLink (voiced.mqtt) makes sure it arrives. An action that cannot be
+rendered (a value that cannot be part of a topic) is refused with one log line; the intent's
+own messages still go out. Home Assistant discovery is re-announced at most once a second,
+however often Home Assistant says `online`.
 """
 from __future__ import annotations
 
 import logging
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Optional, TextIO, Union
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
 
 from voiced import payloads
 from voiced.config import Config, MqttConfig
+from voiced.errors import ConfigError, Problem
+from voiced.journal import Journal, JournalError
 from voiced.mqtt import MqttLink, read_password, tls_paths
 from voiced.payloads import Topics, Utterance, dumps
 
 log = logging.getLogger(__name__)
+
+DISCOVERY_INTERVAL_S = 1.0  # Home Assistant restarting, or a flood of `online`, gets one announcement a second
+Message = Tuple[str, Union[str, bytes], bool]
 
 
 class StdoutLink:
@@ -28,10 +38,15 @@ class StdoutLink:
         self._stream = stream or sys.stdout
         self._lock = threading.Lock()
 
-    def publish(self, topic: str, payload: Union[str, bytes], retain: bool = False) -> None:
-        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    def publish(self, topic: str, payload: Union[str, bytes], retain: bool = False) -> bool:
+        return self.publish_many([(topic, payload, retain)]) == 1
+
+    def publish_many(self, messages: Sequence[Message]) -> int:
         with self._lock:
-            print(f"{topic} {text}", file=self._stream, flush=True)
+            for topic, payload, _ in messages:
+                text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+                print(f"{topic} {text}", file=self._stream, flush=True)
+        return len(messages)
 
     def publish_now(self, topic: str, payload: Union[str, bytes], retain: bool = True) -> None:
         pass  # retained state has no meaning without a broker
@@ -56,13 +71,44 @@ class StdoutLink:
 
 
 def open_link(config: Config) -> Union[MqttLink, StdoutLink]:
-    """The broker connection described by config.mqtt (not started yet)."""
+    """The broker connection described by config.mqtt (not started yet). ConfigError names the
+    setting when a password or TLS file cannot be read or the journal cannot be opened."""
     mqtt = config.mqtt
     if not mqtt.enabled:
         return StdoutLink()
     topics = topics_for(config)
-    return MqttLink(mqtt, client_id=mqtt.client_id or f"voiced-{config.site_id}", status_topic=topics.status,
-                    password=read_password(mqtt, config.resolve), tls_paths=tls_paths(mqtt, config.resolve))
+    password = read_password(mqtt, config.resolve)
+    paths = tls_paths(mqtt, config.resolve, config.source_path)
+    journal = open_journal(config)
+    try:
+        return MqttLink(mqtt, client_id=mqtt.client_id or f"voiced-{config.site_id}", status_topic=topics.status,
+                        password=password, tls_paths=paths, journal=journal)
+    except BaseException:
+        if journal is not None:
+            journal.close()
+        raise
+
+
+def journal_path(config: Config) -> Optional[Path]:
+    """Where this site's outbox journal lives; None when it is off or no state directory is known."""
+    if not config.mqtt.journal or not config.mqtt.state_dir:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in config.site_id)
+    return Path(config.resolve(config.mqtt.state_dir)) / f"outbox-{safe}.jsonl"
+
+
+def open_journal(config: Config) -> Optional[Journal]:
+    path = journal_path(config)
+    if path is None:
+        if config.mqtt.journal:
+            log.info("no state directory (mqtt.state_dir): unsent MQTT messages are kept in memory only")
+        return None
+    try:
+        return Journal(path, config.mqtt.queue_size)
+    except JournalError as exc:
+        raise ConfigError([Problem(str(exc), file=config.source_path, key="mqtt.state_dir",
+                                   hint="make the folder writable by the voiced user, set mqtt.state_dir, "
+                                        "or turn the journal off with mqtt.journal: false")]) from None
 
 
 def topics_for(config: Config) -> Topics:
@@ -81,6 +127,7 @@ class Publisher:
         self._on_listen = on_listen
         self._listening = True
         self._grammar: Any = None
+        self._discovery = Coalescer(self._publish_discovery, DISCOVERY_INTERVAL_S)
         link.on_connect(self._publish_state)
         link.subscribe(topics.listen_set, self._handle_listen_set)
         if config.ha_discovery:
@@ -90,7 +137,11 @@ class Publisher:
         """Use this grammar's actions and intent names (after start and on every reload)."""
         self._grammar = grammar
         if self._config.ha_discovery and getattr(self._link, "connected", False):
-            self._publish_discovery()
+            self._discovery.request()
+
+    def close(self) -> None:
+        """Cancel a re-announcement still waiting (before the link closes)."""
+        self._discovery.cancel()
 
     @property
     def listening(self) -> bool:
@@ -102,11 +153,10 @@ class Publisher:
 
     def publish(self, utt: Utterance, result: Any) -> List[str]:
         """Publish everything one utterance produces; returns the topics, in order."""
-        sent: List[str] = []
+        messages: List[Message] = []
 
         def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False) -> None:
-            self._link.publish(topic, data if isinstance(data, str) else dumps(data), retain=retain)
-            sent.append(topic)
+            messages.append((topic, data if isinstance(data, str) else dumps(data), retain))
 
         if self._config.publish_transcript:
             send(self._topics.transcript, payloads.transcript_payload(utt, self._site))
@@ -124,7 +174,8 @@ class Publisher:
             send(self._topics.not_recognized, payloads.not_recognized_payload(utt, result, self._site))
             if self._config.hermes:
                 send(payloads.HERMES_NOT_RECOGNIZED, payloads.hermes_not_recognized(utt, self._site))
-        return sent
+        self._link.publish_many(messages)  # one journal write for the whole utterance
+        return [topic for topic, _, _ in messages]
 
     def _actions(self, result: Any) -> List[tuple]:
         intent = getattr(self._grammar, "intents", {}).get(result.intent) if self._grammar else None
@@ -137,8 +188,8 @@ class Publisher:
         for one in action if isinstance(action, list) else [action]:
             try:
                 topic, payload = render_action(one, result)
-            except Exception as exc:  # noqa: BLE001 - a bad template must not lose the intent itself
-                log.error("action of intent %s failed: %s", result.intent, exc)
+            except Exception as exc:  # noqa: BLE001 - a bad action must not lose the intent itself
+                log.error("action of intent %s refused (topic %s): %s", result.intent, one.topic, exc)
                 continue
             # Actions always go out at QoS 1 through the outbox (at least once, never lost).
             rendered.append((topic, payload, bool(getattr(one, "retain", False))))
@@ -149,7 +200,7 @@ class Publisher:
     def _publish_state(self) -> None:
         self._link.publish_now(self._topics.listen, "on" if self._listening else "off", retain=True)
         if self._config.ha_discovery:
-            self._publish_discovery()
+            self._discovery.request()
 
     def _publish_discovery(self) -> None:
         if self._grammar is None:
@@ -169,4 +220,48 @@ class Publisher:
 
     def _handle_ha_status(self, topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":
-            self._publish_discovery()
+            self._discovery.request()
+
+
+class Coalescer:
+    """Runs `action` at most once per `interval_s`: a request inside the interval schedules one
+    trailing run, and further requests join it. request() never blocks (the MQTT network
+    thread calls it); the trailing run happens on a timer thread."""
+
+    def __init__(self, action: Callable[[], None], interval_s: float):
+        self._action = action
+        self._interval = interval_s
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+        self._timer: Optional[threading.Timer] = None
+
+    def request(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                return
+            wait = self._last + self._interval - time.monotonic()
+            if wait > 0:
+                self._timer = threading.Timer(wait, self._trailing)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+            self._last = time.monotonic()
+        self._run()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _trailing(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last = time.monotonic()
+        self._run()
+
+    def _run(self) -> None:
+        try:
+            self._action()
+        except Exception:  # noqa: BLE001 - runs on the network or a timer thread
+            log.exception("error in %s", getattr(self._action, "__name__", "coalesced action"))

@@ -1,11 +1,16 @@
-"""`voiced run`: the service itself (what systemd starts)."""
+"""`voiced run`: the service itself (what systemd starts).
+
+The environment is read here and nowhere else: the config file's path and the state
+directory for the MQTT journal are resolved once and passed down in the config.
+"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import logging
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 from voiced.paths import DEFAULT_CONFIG
 
@@ -29,9 +34,20 @@ def _config_path(given: Optional[Path]) -> Optional[Path]:
     return given if given is not None else default_config()
 
 
+def state_dir(env: Mapping[str, str]) -> Path:
+    """Where the MQTT journal lives when mqtt.state_dir is empty: $STATE_DIRECTORY (systemd's
+    StateDirectory=, the first if several), else $XDG_STATE_HOME/voiced, else ~/.local/state/voiced."""
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":")[0])
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "voiced"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from voiced.config import Config
     from voiced.daemon import run_daemon
+
+    default_state = str(state_dir(os.environ))
 
     def override(config: Config) -> Config:
         audio = config.audio
@@ -48,6 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             model = dataclasses.replace(model, path=str(args.model.resolve()))
         if not args.verbose:  # -v on the command line wins over logging.level
             logging.getLogger().setLevel(config.logging.level)
-        return dataclasses.replace(config, audio=audio, model=model)
+        mqtt = config.mqtt
+        if mqtt.state_dir is None:
+            mqtt = dataclasses.replace(mqtt, state_dir=default_state)
+        return dataclasses.replace(config, audio=audio, model=model, mqtt=mqtt)
 
     return run_daemon(_config_path(args.config), override)
