@@ -52,6 +52,20 @@ def register(subparsers) -> None:
     b.add_argument("--grammar", type=Path, action="append", metavar="FILE",
                    help="grammar to sample commands from (default: config/commands.yaml)")
     b.set_defaults(func=build_command)
+    n = sub.add_parser(
+        "negatives", help="render hours of non-command talk with espeak-ng (for bench false-accepts)",
+        description="Speak everyday sentences (config/eval/chatter.yaml, minus any the command grammar accepts) "
+                    "in many espeak-ng voices and speeds, with pauses, clean or with noise at 30/20/10 dB SNR, "
+                    "into files of about --minutes each: OUT_DIR/tune and OUT_DIR/heldout (disjoint voices and "
+                    "sentence templates), with files.json saying what was said when. Deterministic for a seed.")
+    n.add_argument("out", type=Path, metavar="OUT_DIR")
+    n.add_argument("--hours", type=float, default=1.0, help="hours of audio per split (default 1)")
+    n.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    n.add_argument("--split", choices=["tune", "heldout", "both"], default="both", help="which split(s) (default both)")
+    n.add_argument("--minutes", type=float, default=10.0, help="length of each file (default 10)")
+    n.add_argument("--grammar", type=Path, action="append", metavar="FILE",
+                   help="command grammar whose sentences are left out (default: config/commands.yaml)")
+    n.set_defaults(func=negatives_command)
 
 
 def _add_stream_arguments(p: argparse.ArgumentParser) -> None:
@@ -229,4 +243,20 @@ def build_command(args: argparse.Namespace) -> int:
     for split, (commands, rejects) in counts.items():
         print(f"{args.out / split}: {commands} commands, {rejects} out-of-grammar clips, labels in "
               f"{args.out / split / 'labels.json'}")
+    return 0
+
+
+def negatives_command(args: argparse.Namespace) -> int:
+    from voiced.evaluation.negatives import build_negatives
+    from voiced.evaluation.report import Progress
+    from voiced.grammar.loader import load_grammar
+
+    if not 0 < args.hours <= 100 or not 0.5 <= args.minutes <= 120:
+        raise ConfigError([Problem("--hours must be in (0, 100] and --minutes in [0.5, 120]", key="--hours")])
+    grammar = load_grammar([p.resolve() for p in args.grammar] if args.grammar else [SHIPPED_GRAMMAR])
+    splits = ("tune", "heldout") if args.split == "both" else (args.split,)
+    counts = build_negatives(args.out, grammar, args.hours, seed=args.seed, splits=splits, minutes=args.minutes,
+                             progress=Progress(sys.stderr))
+    for split, (files, hours) in counts.items():
+        print(f"{args.out / split}: {files} files, {hours:.2f} h; what was said when: {args.out / split / 'files.json'}")
     return 0
