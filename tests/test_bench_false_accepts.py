@@ -83,3 +83,33 @@ def test_a_folder_mixing_labelled_and_unlabelled_files_is_refused(tmp_path, caps
     path.write_text(json.dumps({"a.wav": {"intent": "TimeGet"}}))
     assert main(["bench", "false-accepts", str(tmp_path), "--labels", str(path)]) == EXIT_CONFIG
     assert "no label, e.g. b.wav" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_synthetic_negatives_are_deterministic_and_the_splits_share_no_voice_or_sentence(tmp_path):
+    from voiced.evaluation.negatives import build_negatives
+    from voiced.grammar.loader import load_grammar
+    from voiced.grammar.matcher import Matcher
+
+    grammar = load_grammar([REPO / "config" / "commands.yaml"])
+    for name in ("a", "b"):
+        build_negatives(tmp_path / name, grammar, hours=0.02, seed=4, minutes=0.6)
+    build_negatives(tmp_path / "c", grammar, hours=0.02, seed=5, minutes=0.6, splits=("heldout",))
+    a = {p.relative_to(tmp_path / "a"): p.read_bytes() for p in sorted((tmp_path / "a").rglob("*.*"))}
+    b = {p.relative_to(tmp_path / "b"): p.read_bytes() for p in sorted((tmp_path / "b").rglob("*.*"))}
+    assert a == b and len([p for p in a if p.suffix == ".wav"]) == 4
+    assert (tmp_path / "c" / "heldout" / "neg_heldout_000.wav").read_bytes() != \
+        (tmp_path / "a" / "heldout" / "neg_heldout_000.wav").read_bytes()
+    files = {split: json.loads((tmp_path / "a" / split / "files.json").read_text()) for split in ("tune", "heldout")}
+    paragraphs = {split: [p for f in fs for p in f["paragraphs"]] for split, fs in files.items()}
+    voices = {split: {p["voice"].split("+")[0] for p in ps} for split, ps in paragraphs.items()}
+    assert voices["tune"] and voices["heldout"] and not voices["tune"] & voices["heldout"]
+    sentences = {split: {s for p in ps for s in p["text"].split(". ")} for split, ps in paragraphs.items()}
+    assert not sentences["tune"] & sentences["heldout"]
+    matcher = Matcher(grammar)
+    assert not [s for ps in sentences.values() for s in ps if matcher.match(s).recognized]
+    for split, fs in files.items():  # the stated spans are where the audio is
+        audio = load_audio(tmp_path / "a" / split / fs[0]["name"])
+        p = fs[0]["paragraphs"][0]
+        inside = audio[int(p["start_s"] * SAMPLE_RATE):int(p["end_s"] * SAMPLE_RATE)]
+        assert abs(float(np.max(np.abs(inside))) - p["level"]) < 0.05 or fs[0]["snr_db"] is not None
