@@ -105,7 +105,7 @@ def _grammar_paths(args: argparse.Namespace, config) -> list:
     if args.grammar:
         return [p.resolve() for p in args.grammar]
     if getattr(args, "config", None) is not None:
-        return [config.resolve(p) for p in config.grammar.paths]
+        return [Path(config.resolve(p)).resolve() for p in config.grammar.paths]  # absolute: resolved once
     if SHIPPED_GRAMMAR.is_file():
         return [SHIPPED_GRAMMAR]
     raise ConfigError([Problem("no grammar given", key="--grammar", hint="pass --grammar FILE or --config FILE")])
