@@ -278,3 +278,83 @@ def test_listen_off_over_mqtt_ignores_speech_until_on_again(tmp_path, mosquitto,
         proc.kill()
         sub.close()
         notify.close()
+
+
+def test_a_missing_ca_file_exits_78_naming_it(tmp_path, mosquitto):
+    config = write_config(tmp_path, mosquitto)
+    config.write_text(config.read_text().replace("  reconnect_max_s: 1\n",
+                                                 "  reconnect_max_s: 1\n  tls:\n    ca_certs: missing-ca.crt\n"))
+    proc = start_daemon(config, None)
+    assert proc.wait(60) == EXIT_CONFIG
+    err = daemon_log(config)
+    assert "Traceback" not in err and "mqtt.tls.ca_certs" in err and str(tmp_path / "missing-ca.crt") in err
+
+
+def journaled_intents(folder: Path) -> List[str]:
+    """Intent topics in the daemon's MQTT journal that are not marked done."""
+    path = folder / "state" / "outbox-test.jsonl"
+    live = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            record = json.loads(line)
+        except ValueError:  # the line being written right now
+            continue
+        if "seq" in record:
+            live[record["seq"]] = record["topic"]
+        for seq in record.get("done", []):
+            live.pop(seq, None)
+    return [topic for topic in live.values() if topic.startswith("voiced/test/intent/")]
+
+
+def test_intents_queued_while_the_broker_is_down_survive_sigterm_and_sigkill(mosquitto_factory, speech_dir,
+                                                                              tmp_path):
+    broker = mosquitto_factory()
+    broker.stop()
+    config = write_config(tmp_path, broker)
+    clips = [pcm(np.concatenate([load_audio(speech_dir / clip), silence(1.5)])) for clip, _, _ in CLIPS]
+
+    def run_until_journaled(folder: Path, audio: List[bytes], count: int) -> subprocess.Popen:
+        folder.mkdir()
+        notify = NotifySocket(folder)
+        proc = start_daemon(config, notify, "--stdin", stdin=subprocess.PIPE)
+        try:
+            assert notify.wait_for("READY=1"), daemon_log(config)
+            proc.stdin.write(pcm(silence(1.0)) + b"".join(audio))
+            proc.stdin.flush()
+            assert wait_until(lambda: len(journaled_intents(tmp_path)) == count, 120), daemon_log(config)
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            notify.close()
+        return proc
+
+    # SIGTERM with the broker down: the log says what stays in the journal.
+    proc = run_until_journaled(tmp_path / "first", clips[:2], 2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, daemon_log(config)
+    assert "stay in the journal" in daemon_log(config) and "sent after the next start" in daemon_log(config)
+    # Started again, still without a broker: the two wait, two more join them, then SIGKILL.
+    proc = run_until_journaled(tmp_path / "second", clips[2:], 4)
+    proc.kill()
+    proc.wait(10)
+
+    broker.start()
+    sub = Subscriber(broker, ["voiced/test/#"])
+    notify = NotifySocket(tmp_path)
+    proc = start_daemon(config, notify, "--stdin", stdin=subprocess.PIPE)
+    try:
+        assert notify.wait_for("READY=1"), daemon_log(config)
+        assert wait_until(lambda: len(intents(sub)) >= 4, 60), daemon_log(config)
+        proc.stdin.close()
+        assert proc.wait(60) == 0, daemon_log(config)
+        assert wait_until(lambda: sub.payloads("voiced/test/status")[-1:] == ["offline"], 10)
+        got = intents(sub)
+        assert [m["intent"] for m in got] == [c[1] for c in CLIPS], daemon_log(config)  # in order, once each
+        for message, (_, name, slots) in zip(got, CLIPS):
+            check_intent(message, name, slots)
+        assert journaled_intents(tmp_path) == []
+    finally:
+        proc.kill()
+        sub.close()
+        notify.close()

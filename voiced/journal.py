@@ -88,7 +88,8 @@ class Journal:
     def append(self, messages: Sequence[Tuple[str, bytes, bool]]) -> List[int]:
         """Write messages (topic, payload, retain) and fsync once; returns their sequence numbers.
         Raises OSError (disk full, I/O error): the caller still holds them in memory."""
-        records = [Record(self._next + i, topic, payload, retain) for i, (topic, payload, retain) in enumerate(messages)]
+        records = [Record(self._next + i, topic, payload, retain)
+                   for i, (topic, payload, retain) in enumerate(messages)]
         if not records:
             return []
         self._next += len(records)  # never reused, even when the write below fails half-way
@@ -229,7 +230,10 @@ def _decode(obj: dict) -> Record:
     seq, topic, retain = obj["seq"], obj["topic"], obj["retain"]
     if not (isinstance(seq, int) and isinstance(topic, str) and isinstance(retain, bool)):
         raise TypeError("bad record")
-    payload = obj["payload"].encode("utf-8") if "payload" in obj else base64.b64decode(obj["payload_b64"], validate=True)
+    if "payload" in obj:
+        payload = obj["payload"].encode("utf-8")
+    else:
+        payload = base64.b64decode(obj["payload_b64"], validate=True)
     return Record(seq, topic, payload, retain)
 
 

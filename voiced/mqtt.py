@@ -31,7 +31,7 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
 from voiced.config import MqttConfig
 from voiced.errors import BrokerError
 from voiced.journal import Journal
-from voiced.mqtt_setup import FailureExplainer, paho_log, read_password, set_tls, tls_paths
+from voiced.mqtt_setup import FailureExplainer, logged, paho_log, read_password, set_tls, tls_paths
 from voiced.payloads import clean_text
 from voiced.topics import topic_problem
 
@@ -55,20 +55,6 @@ class _Entry:
     retain: bool
     seq: Optional[int] = None  # the journal's number for it; None when not journaled
     mid: Optional[int] = None  # paho message id while in flight on the current connection
-
-
-def _logged(func: Callable) -> Callable:
-    """Wrap a paho callback: an exception is logged, never raised into the network thread."""
-
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - the network thread must survive any bug in a handler
-            log.exception("error in MQTT callback %s", func.__name__)
-            return None
-
-    wrapper.__name__ = func.__name__
-    return wrapper
 
 
 def _as_bytes(payload: Payload) -> bytes:
@@ -105,6 +91,7 @@ class MqttLink:
         self._connected = threading.Event()
         self._first_result = threading.Event()
         self._answered = False  # the broker answered CONNECT on the current attempt
+        self._started = threading.Event()  # start() has returned: refusals are no longer its to report
         self._refusal: Optional[str] = None
         self._explainer = FailureExplainer(config.host, config.port, bool(self._tls_paths.get("ca_certs")))
         self.dropped = 0
@@ -121,8 +108,8 @@ class MqttLink:
         import paho.mqtt.client as mqtt
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=True)
-        client.suppress_exceptions = True  # second line of defence behind _logged
-        client.on_log = _logged(paho_log)
+        client.suppress_exceptions = True  # second line of defence behind logged
+        client.on_log = logged(paho_log)
         client.reconnect_delay_set(min_delay=1, max_delay=self._config.reconnect_max_s)
         # Our outbox bounds memory; paho only ever holds what the outbox holds.
         client.max_queued_messages_set(0)
@@ -130,11 +117,11 @@ class MqttLink:
         if self._config.username is not None:
             client.username_pw_set(self._config.username, self._password)
         set_tls(client, self._tls_paths, self._config.tls.insecure)
-        client.on_connect = _logged(self._on_connect)
-        client.on_disconnect = _logged(self._on_disconnect)
-        client.on_publish = _logged(self._on_publish)
-        client.on_message = _logged(self._on_message)
-        client.on_connect_fail = _logged(self._on_connect_fail)
+        client.on_connect = logged(self._on_connect)
+        client.on_disconnect = logged(self._on_disconnect)
+        client.on_publish = logged(self._on_publish)
+        client.on_message = logged(self._on_message)
+        client.on_connect_fail = logged(self._on_connect_fail)
         return client
 
     def subscribe(self, topic: str, handler: MessageHandler) -> None:
@@ -166,7 +153,9 @@ class MqttLink:
             self._explainer.connect_failed(exc)
             log.warning("broker %s:%s unreachable (%s); queueing until it is back", cfg.host, cfg.port, exc)
         self._client.loop_start()
-        if reachable and self._first_result.wait(wait_s) and self._refusal:
+        refused = reachable and self._first_result.wait(wait_s) and self._refusal
+        self._started.set()
+        if refused:
             self.close(wait_s=0)
             raise BrokerError(f"broker {cfg.host}:{cfg.port} refused the connection: {self._refusal} "
                               "(check mqtt.username, mqtt.password or mqtt.password_file)")
@@ -343,7 +332,8 @@ class MqttLink:
         self._answered = True
         if reason_code.is_failure:
             self._refusal = str(reason_code)
-            self._explainer.refused(self._refusal, self._refusal.lower() in _FATAL_REFUSALS)
+            if self._started.is_set():  # before that, start() raises BrokerError with the reason
+                self._explainer.refused(self._refusal, self._refusal.lower() in _FATAL_REFUSALS)
             self._first_result.set()
             return
         self._refusal = None

@@ -1,5 +1,6 @@
-"""The broker settings made usable: credentials and TLS files checked at start, and a plain
-explanation when connecting keeps failing.
+"""The paho client's surroundings: credentials and TLS files checked at start, callbacks and
+paho's log kept from disturbing its network thread, and a plain explanation when connecting
+keeps failing.
 
 Errors a restart cannot fix (a missing CA file, an unreadable password file) are ConfigErrors
 naming the file and the setting, so the daemon exits 78 with one line. Failures that can
@@ -90,6 +91,20 @@ def _bad_tls_file(paths: Dict[str, Optional[str]]) -> Optional[str]:
         except (OSError, ssl.SSLError, ValueError):
             return f"mqtt.tls.certfile {paths['certfile']} / mqtt.tls.keyfile {paths.get('keyfile')}"
     return None
+
+
+def logged(func: Callable) -> Callable:
+    """Wrap a paho callback: an exception is logged, never raised into the network thread."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - the network thread must survive any bug in a handler
+            log.exception("error in MQTT callback %s", func.__name__)
+            return None
+
+    wrapper.__name__ = func.__name__
+    return wrapper
 
 
 _paho_logger = logging.getLogger("voiced.paho")

@@ -209,9 +209,8 @@ def _topic_value_problems(action: Action, values: Mapping[str, Optional[List[Any
         for value in dict.fromkeys(str(v) for v in values.get(name) or []):
             problem = level_problem(value)
             if problem:
-                problems.append(("topic", f"value {value!r} of {{{name}}} cannot be part of a topic: {problem}",
-                                 f"give the list value an out: without / + # (e.g. living_room), "
-                                 f"or move {{{name}}} into the payload"))
+                hint = f"give the value an out: without / + # (e.g. living_room), or move {{{name}}} into the payload"
+                problems.append(("topic", f"value {value!r} of {{{name}}} cannot be part of a topic: {problem}", hint))
     return problems
 
 
