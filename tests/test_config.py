@@ -1,12 +1,18 @@
 """The config schema: defaults, validation that reports every problem with file, line and key."""
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from voiced.config import Config, load_config, reference
-from voiced.errors import ConfigError
+from voiced.cli import main
+from voiced.config import Config, RescoringConfig, load_config, reference
+from voiced.errors import EXIT_CONFIG, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,3 +105,105 @@ def test_readme_reference_matches_the_schema():
     start = readme.index("<!-- section:config-reference -->") + len("<!-- section:config-reference -->")
     end = readme.index("<!-- /section:config-reference -->")
     assert readme[start:end].strip() == reference().strip()
+
+
+# --- broken files: one clear problem each, never a traceback -------------------------------
+
+LAUGHS = "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"l{i}: &{c} [" + ", ".join([f"*{p}"] * 9) + "]\n" for i, (p, c) in enumerate(zip("abcdefgh", "bcdefghi")))
+BROKEN = [
+    (b"# caf\xe9\nsite_id: x\n", 1, None, "byte 0xe9 (column 6) is not UTF-8 text", "save the file as UTF-8"),
+    ("vad:\n  threshold: [0.5\n", 3, None, "not valid YAML", "indentation"),
+    ("site_id: !e x\n", 1, None, "unknown tag '!e'", "remove the tag"),
+    ("vad:\n  threshold: !!python/object:os.system x\n", 2, None, "unknown tag", "remove the tag"),
+    ("speculative: !!bool maybe\n", 1, "speculative", "'maybe' is not a valid !!bool", "quote"),
+    ("? []\n: 1\n", 1, None, "a key must be a name, not a list", "name: value"),
+    ("vad:\n  ? {a: 1}\n  : 1\n", 2, None, "a key must be a name, not a mapping", "name: value"),
+    ('"site\\nid": x\n', 1, None, "line break", "one line"),
+    ("vad:\n" + "".join("  " * i + "x:\n" for i in range(1, 1000)), 51, None, "nested more than 50 levels",
+     "flatten"),
+    ("vad: " + "[" * 1000 + "]" * 1000 + "\n", 1, None, "nested more than 50 levels", "flatten"),
+    ("vad: &a [*a]\n", 1, None, "through aliases", "alias"),
+    (LAUGHS, 1, None, "more than 100000 values once aliases", "aliases"),
+    ("a: 1\n---\nb: 2\n", 2, None, "expected a single document in the stream, but found another", "indentation"),
+    ("site_id: \x07\n", 1, None, "#x0007 is not allowed", "escape"),
+    ("vad:\n  threshold: .nan\n", 2, "vad.threshold", "nan is not a number", "from 0.0 to 1.0"),
+    ("vad:\n  max_utterance_s: .inf\n", 2, "vad.max_utterance_s", "inf is not allowed", "from 1 to 120"),
+    ("rescoring:\n  neighbours_gap: .nan\n", 2, "rescoring.neighbours_gap", "nan is not a number", "at least"),
+    ("rescoring:\n  neighbours_gap: -.inf\n", 2, "rescoring.neighbours_gap", "-inf is not allowed", "at least"),
+    ("rescoring:\n  neighbours_gap: 1" + "0" * 400 + "\n", 2, "rescoring.neighbours_gap", "out of range", "at least"),
+    ("audio:\n  channel: 1" + "0" * 30 + "\n", 2, "audio.channel", "out of range", "from 0 to 31"),
+    ("site_id: 'kitchen/#'\n", 1, "site_id", "wildcard '#'", "one word"),
+    ("site_id: kitchen/left\n", 1, "site_id", "'/'", "one word"),
+    ("site_id: ''\n", 1, "site_id", "empty", "one word"),
+    ("mqtt:\n  topic_prefix: home//voiced\n", 2, "mqtt.topic_prefix", "empty levels", "home/voiced"),
+    ("mqtt:\n  discovery_prefix: 'ha/+'\n", 2, "mqtt.discovery_prefix", "wildcard '+'", "home/voiced"),
+    ("mqtt:\n  client_id: ' '\n", 2, "mqtt.client_id", "must not be empty", "leave the setting out"),
+    ("site_id: a\nsite_id: b\n", 2, "site_id", "given twice", "first at line 1"),
+]
+
+
+@pytest.mark.parametrize("text, line, key, message, hint", BROKEN)
+def test_a_broken_file_gives_one_clear_problem(text, line, key, message, hint):
+    with pytest.raises(ConfigError) as err:
+        load_config("bad.yaml", text=text)
+    (problem,) = err.value.problems
+    assert (problem.file, problem.line, problem.key) == ("bad.yaml", line, key), problem
+    assert message in problem.message and hint in problem.hint, problem
+
+
+@pytest.mark.parametrize("text, line, key, message, hint", BROKEN[:8] + BROKEN[14:])
+def test_check_config_reports_a_broken_file_in_one_line_and_exits_78(tmp_path, capsys, text, line, key,
+                                                                    message, hint):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    assert main(["check-config", "--config", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    head, problem = err.splitlines()
+    assert head == "voiced: 1 config error:" and problem.startswith(f"  {path}:{line}: "), err
+    assert message in problem and hint in problem, err
+
+
+def test_check_config_command_on_a_latin1_file(tmp_path):
+    path = tmp_path / "voiced.yaml"
+    path.write_bytes(b"# caf\xe9\nsite_id: kitchen\nvad:\n  threshold: .nan\n")
+    run = subprocess.run([sys.executable, "-m", "voiced", "check-config", "--config", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == EXIT_CONFIG
+    assert run.stderr.splitlines() == [
+        "voiced: 1 config error:",
+        f"  {path}:1: byte 0xe9 (column 6) is not UTF-8 text (hint: save the file as UTF-8)"]
+
+
+def test_a_directory_or_unreadable_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("site_id: x\n")
+    secret.chmod(0)
+    try:
+        if os.access(secret, os.R_OK):  # root reads anything
+            pytest.skip("running as a user who can read any file")
+        with pytest.raises(ConfigError, match="cannot read config: Permission denied"):
+            load_config(secret)
+    finally:
+        secret.chmod(0o600)
+
+
+def test_inf_is_accepted_only_where_the_setting_allows_it():
+    cfg = load_config(text="rescoring:\n  neighbours_gap: .inf\n")
+    assert cfg.rescoring.neighbours_gap == math.inf
+    field = {f.name: f for f in dataclasses.fields(RescoringConfig)}["neighbours_gap"]
+    assert field.metadata["allow_inf"] and ".inf" in field.metadata["doc"]
+
+
+def test_topic_parts_that_are_fine():
+    cfg = load_config(text="site_id: kitchen_left\nmqtt:\n  topic_prefix: home/voiced\n"
+                           "  discovery_prefix: ha\n  client_id: satellite-1\n")
+    assert (cfg.site_id, cfg.mqtt.topic_prefix, cfg.mqtt.discovery_prefix) == ("kitchen_left", "home/voiced", "ha")
+
+
+def test_the_reference_states_the_topic_rules():
+    table = reference()
+    assert "| `site_id` | `default` | name of this satellite; in every topic and payload (one MQTT topic level" in table
+    assert "no '+', '#', control characters or empty levels" in table.split("`mqtt.topic_prefix`")[1].split("\n")[0]

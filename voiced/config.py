@@ -1,9 +1,9 @@
 """The daemon's configuration: one validated structure loaded from YAML.
 
 Every setting, its default, unit and range lives here and nowhere else. Sections are frozen
-dataclasses; a field's `metadata` holds its documentation (`doc`) and bounds (`min`, `max`,
-`choices`). `load_config` reports every problem at once, each with file, line and key path.
-`reference()` renders the README's configuration reference from the same schema.
+dataclasses; a field's `metadata` holds its documentation and what a value must be (see
+voiced.settings). `load_config` reports every problem at once, each with file, line and key
+path. `reference()` renders the README's configuration reference from the same schema.
 """
 from __future__ import annotations
 
@@ -12,19 +12,13 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
+from voiced import yamlfile
 from voiced.errors import ConfigError, Problem
-
-
-def setting(default: Any, doc: str, **bounds: Any) -> Any:
-    """A dataclass field with documentation and validation bounds."""
-    meta = {"doc": doc, **bounds}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
-    return field(default=default, metadata=meta)
+from voiced.settings import check_value, coerce, setting
 
 
 @dataclass(frozen=True)
@@ -38,7 +32,8 @@ class AudioConfig:
         min=8000, max=192000)
     channels: Optional[int] = setting(None, "channel count; microphone: empty picks what the device supports; "
                                             "stdin: channels of the raw PCM (empty: 1)", min=1, max=32)
-    channel: Optional[int] = setting(None, "use only this channel (0-based); empty downmixes all channels", min=0)
+    channel: Optional[int] = setting(None, "use only this channel (0-based); empty downmixes all channels",
+                                     min=0, max=31)
     file: Optional[str] = setting(None, "WAV file to play when source is file")
     realtime: bool = setting(True, "file source: play at real-time speed (false: as fast as possible)")
     stdin_format: str = setting("s16le", "stdin source: sample format of the raw PCM",
@@ -115,7 +110,8 @@ class RescoringConfig:
     neighbours_gap: float = setting(
         3.0, "search the neighbours only when the best matcher-based sentence scores more than this below "
         "the free transcription, in a second decoder call (3 changed no tuning decision and cut the "
-        "median scoring time by 40 %; 4 lost 2 commands; .inf: always search, in one call)", min=0.0)
+        "median scoring time by 40 %; 4 lost 2 commands; .inf: always search, in one call)", min=0.0,
+        allow_inf=True)
     uncertain_below: float = setting(
         0.8, "mode uncertain: rescore matches whose confidence is below this, and every rejection (0-1)",
         min=0.0, max=1.0)
@@ -158,13 +154,13 @@ class MqttConfig:
     enabled: bool = setting(True, "publish to an MQTT broker (false: print intents to stdout)")
     host: str = setting("localhost", "broker host name or address")
     port: int = setting(1883, "broker port", min=1, max=65535)
-    client_id: Optional[str] = setting(None, "MQTT client id; empty uses voiced-<site_id>")
+    client_id: Optional[str] = setting(None, "MQTT client id; empty uses voiced-<site_id>", nonempty=True)
     username: Optional[str] = setting(None, "broker user name")
     password: Optional[str] = setting(None, "broker password")
     password_file: Optional[str] = setting(None, "file holding the broker password (keeps it out of this file)")
     keepalive_s: int = setting(30, "MQTT keepalive (seconds)", min=5, max=3600)
     reconnect_max_s: int = setting(60, "longest wait between reconnect attempts (seconds)", min=1, max=3600)
-    topic_prefix: str = setting("voiced", "first level of every topic")
+    topic_prefix: str = setting("voiced", "first level(s) of every topic", topic="prefix")
     queue_size: int = setting(1000, "intents kept while the broker is unreachable; the oldest are dropped beyond",
                               min=1, max=1000000)
     journal: bool = setting(True, "keep unacknowledged messages in a journal file too, so a restart, crash or "
@@ -175,7 +171,7 @@ class MqttConfig:
     publish_transcript: bool = setting(False, "also publish every transcript")
     hermes: bool = setting(False, "also publish Hermes (Rhasspy) topics and payloads")
     ha_discovery: bool = setting(False, "publish Home Assistant MQTT discovery for an event entity")
-    discovery_prefix: str = setting("homeassistant", "Home Assistant discovery prefix")
+    discovery_prefix: str = setting("homeassistant", "Home Assistant discovery prefix", topic="prefix")
     tls: TlsConfig = field(default_factory=TlsConfig, metadata={"doc": "TLS settings"})
 
 
@@ -192,7 +188,7 @@ class LoggingConfig:
 
 @dataclass(frozen=True)
 class Config:
-    site_id: str = setting("default", "name of this satellite; in every topic and payload")
+    site_id: str = setting("default", "name of this satellite; in every topic and payload", topic="level")
     speculative: bool = setting(True, "start finalizing while the end-of-speech hangover runs")
     audio: AudioConfig = field(default_factory=AudioConfig, metadata={"doc": "audio input"})
     vad: VadConfig = field(default_factory=VadConfig, metadata={"doc": "voice activity detection and endpointing"})
@@ -218,32 +214,31 @@ class Config:
 
 # --- loading and validation -------------------------------------------------------------
 
-def load_config(path: Optional[Union[str, Path]] = None, text: Optional[str] = None) -> Config:
+def load_config(path: Optional[Union[str, Path]] = None, text: Optional[Union[str, bytes]] = None) -> Config:
     """Load and validate a config file (or YAML text). Raises ConfigError listing every problem."""
     name = str(path) if path is not None else "<config>"
     if text is None:
         if path is None:
             return Config()
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError([Problem(f"cannot read config: {exc.strerror}", file=name,
-                                       hint="pass --config with an existing file")]) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError([Problem(f"not valid YAML: {getattr(exc, 'problem', exc)}", file=name,
-                                   line=mark.line + 1 if mark else None,
-                                   hint="check indentation and quoting")]) from None
-    problems: List[Problem] = []
-    if node is None:
-        values: Dict[str, Any] = {}
-    else:
+        text = _read(Path(path), name)
+    node, problems = yamlfile.parse(text, name)
+    values: Dict[str, Any] = {}
+    if node is not None:
         values = _build(Config, node, "", name, problems)
     if problems:
         raise ConfigError(problems)
     return dataclasses.replace(values_to_config(values), source_path=str(path) if path else None)
+
+
+def _read(path: Path, name: str) -> bytes:
+    if path.is_dir():
+        raise ConfigError([Problem("is a directory, not a config file", file=name,
+                                   hint="pass --config with the YAML file itself")])
+    try:
+        return path.read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError([Problem(f"cannot read config: {getattr(exc, 'strerror', None) or exc}", file=name,
+                                   hint="pass --config with an existing, readable file")]) from None
 
 
 def values_to_config(values: Dict[str, Any]) -> Config:
@@ -259,12 +254,18 @@ def _build(cls: type, node: yaml.Node, prefix: str, file: str, problems: List[Pr
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     hints = typing.get_type_hints(cls)
     out: Dict[str, Any] = {}
+    seen: Dict[str, int] = {}
     for key_node, value_node in node.value:
-        key = key_node.value
-        path = f"{prefix}.{key}" if prefix else str(key)
+        key = key_node.value  # yamlfile.parse guarantees scalar keys
+        path = f"{prefix}.{key}" if prefix else key
         line = key_node.start_mark.line + 1
+        if key in seen:
+            problems.append(Problem("setting given twice", file=file, line=line, key=path,
+                                    hint=f"first at line {seen[key]}; keep one"))
+            continue
+        seen[key] = line
         if key not in fields:
-            close = _closest(str(key), list(fields))
+            close = _closest(key, list(fields))
             problems.append(Problem("unknown setting", file=file, line=line, key=path,
                                     hint=f"did you mean '{close}'?" if close else f"known: {', '.join(fields)}"))
             continue
@@ -272,68 +273,19 @@ def _build(cls: type, node: yaml.Node, prefix: str, file: str, problems: List[Pr
         if dataclasses.is_dataclass(ftype):
             out[key] = ftype(**_build(ftype, value_node, path, file, problems))
             continue
-        value = yaml.SafeLoader("").construct_object(value_node, deep=True)
-        problem = _check(value, ftype, fields[key].metadata)
-        if problem:
-            problems.append(Problem(problem[0], file=file, line=value_node.start_mark.line + 1, key=path,
-                                    hint=problem[1]))
-        else:
-            out[key] = _coerce(value, ftype)
-    return out
-
-
-def _check(value: Any, ftype: Any, meta: Dict[str, Any]) -> Optional[Tuple[str, str]]:
-    """Return (problem, hint) when `value` does not fit the field, else None."""
-    allowed = _types(ftype)
-    if value is None:
-        return None if type(None) in allowed else ("must not be empty", f"give a {_type_names(allowed)}")
-    if not any(_fits(value, t) for t in allowed):
-        return (f"expected {_type_names(allowed)}, got {type(value).__name__} {value!r}",
-                f"write a {_type_names(allowed)}")
-    if "choices" in meta and value not in meta["choices"]:
-        return f"{value!r} is not one of {meta['choices']}", f"use one of: {', '.join(map(str, meta['choices']))}"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        lo, hi = meta.get("min"), meta.get("max")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            span = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
-            return f"{value} is out of range", f"use a value {span}"
-    return None
-
-
-def _types(ftype: Any) -> Tuple[Any, ...]:
-    if typing.get_origin(ftype) is Union:
-        return tuple(t for arg in typing.get_args(ftype) for t in _types(arg))
-    return (ftype,)
-
-
-def _fits(value: Any, t: Any) -> bool:
-    origin = typing.get_origin(t)
-    if origin in (list, List):
-        (item,) = typing.get_args(t) or (Any,)
-        return isinstance(value, list) and all(item is Any or _fits(v, item) for v in value)
-    if t is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if t is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if t is type(None):
-        return value is None
-    return isinstance(value, t)
-
-
-def _coerce(value: Any, ftype: Any) -> Any:
-    if isinstance(value, int) and float in _types(ftype) and int not in _types(ftype):
-        return float(value)
-    return value
-
-
-def _type_names(types: Tuple[Any, ...]) -> str:
-    names = []
-    for t in types:
-        if t is type(None):
+        value_line = value_node.start_mark.line + 1
+        try:
+            value = yamlfile.construct(value_node)
+        except yamlfile.BadValue as exc:
+            problems.append(Problem(f"cannot read value: {exc}", file=file, line=value_line, key=path,
+                                    hint="quote the text, or write a plain number"))
             continue
-        origin = typing.get_origin(t)
-        names.append("list" if origin in (list, List) else getattr(t, "__name__", str(t)))
-    return " or ".join(names)
+        problem = check_value(value, ftype, fields[key].metadata)
+        if problem:
+            problems.append(Problem(problem[0], file=file, line=value_line, key=path, hint=problem[1]))
+        else:
+            out[key] = coerce(value, ftype)
+    return out
 
 
 def _closest(word: str, options: List[str]) -> Optional[str]:
@@ -352,6 +304,10 @@ def reference() -> str:
     return "\n".join(rows)
 
 
+_RULES = {"level": " (one MQTT topic level: no '/', '+', '#' or control characters)",
+          "prefix": " (MQTT topic levels joined by '/': no '+', '#', control characters or empty levels)"}
+
+
 def _reference_rows(cls: type, prefix: str, rows: List[str]) -> None:
     instance = cls()
     for f in dataclasses.fields(cls):
@@ -368,6 +324,9 @@ def _reference_rows(cls: type, prefix: str, rows: List[str]) -> None:
         elif "min" in f.metadata:
             hi = f.metadata.get("max")
             doc += f" ({f.metadata['min']} to {hi})" if hi is not None else f" (at least {f.metadata['min']})"
+        doc += _RULES.get(f.metadata.get("topic"), "")
+        if f.metadata.get("nonempty"):
+            doc += " (if given, not blank)"
         default = "" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
         rows.append(f"| `{path}` | `{default}` | {doc} |")
 
