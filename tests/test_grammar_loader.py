@@ -10,8 +10,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voiced.errors import GrammarError
-from voiced.grammar import load_grammar, load_grammar_text
+from voiced.cli import main
+from voiced.errors import EXIT_CONFIG, GrammarError
+from voiced.grammar import Matcher, load_grammar, load_grammar_text
 from voiced.grammar.loader import shipped_grammar_path
 from voiced.grammar.model import Action, NumberRange
 
@@ -238,3 +239,83 @@ def test_fuzz_random_structures(value):
 @given(st.text(max_size=200))
 def test_fuzz_random_text(text):
     _load_or_grammar_error(text)
+
+
+# --- broken grammars: one clear problem each, and accepted ones always build a matcher ---------
+
+def _one_sentence(sentence: str) -> str:
+    return f"intents:\n  w:\n    data:\n      - sentences: ['{sentence}']\n"
+
+
+def _rule_chain(n: int, body: str) -> str:
+    rules = "".join(f"  r{i}: '{body.format(next=f'<r{i + 1}>')}'\n" for i in range(n)) + f"  r{n}: 'a'\n"
+    return "expansion_rules:\n" + rules + _one_sentence("go <r0>")
+
+
+@pytest.mark.parametrize("text, line, key, message, hint", [
+    (_one_sentence("(" * 500 + "a" + ")" * 500), 4, "intents.w.data[0].sentences",
+     "brackets nested more than 32 levels deep (column 33)", "fewer nested brackets"),
+    (_one_sentence("[" * 989 + "a" + "]" * 989), 4, "intents.w.data[0].sentences",
+     "brackets nested more than 32 levels deep", "fewer nested brackets"),
+    ("intents: {w: {data: []}}", 1, "intents.w.data", "intent w has no sentences", "at least one sentence"),
+    ("intents: {w: {data: [{slots: {a: b}}]}}", 1, "intents.w.data[0]", "data block has no 'sentences'",
+     "sentences"),
+    ("intents: {w: {data: [{sentences: [null]}]}}", 1, "intents.w.data[0].sentences",
+     "expected text, got nothing", "text"),
+    ("intents: {w: {data: [{sentences: [[a]]}]}}", 1, "intents.w.data[0].sentences", "expected text, got a list",
+     "text"),
+    ("intents: {w: {data: {sentences: [a]}}}", 1, "intents.w.data", "expected a list, got a mapping", "- item"),
+    ("intents: {w: [1]}", 1, "intents.w", "expected a mapping, got a list", "name: value"),
+    ("intents: {w: {data: [{sentences: [a], slots: {x: .nan}}]}}", 1, "intents.w.data[0].slots.x",
+     "nan is not a value a slot can have", "finite"),
+    ("intents: !e {w: {data: [{sentences: [a]}]}}", 1, None, "unknown tag '!e' on a mapping", "remove the tag"),
+    ("intents:\n  ? [w]\n  : {data: [{sentences: [a]}]}\n", 2, None, "a key must be a name, not a list",
+     "name: value"),
+    ("lists: {c: {values: ['!']}}\n" + _one_sentence("x {c}"), 1, "lists.c.values",
+     "value '!' has no words the recogniser can write", "English letters"),
+    ("lists: {c: {values: []}}\n" + _one_sentence("x {c}"), 1, "lists.c.values", "empty list of values",
+     "at least one value"),
+    (_rule_chain(40, "({next})"), 46, None, "nests brackets and rules 81 levels deep (at most 32)", "fewer nested"),
+    (_rule_chain(3000, "{next}"), 3006, None, "nests brackets and rules 3001 levels deep", "fewer nested"),
+    (_rule_chain(24, "{next} {next}"), 30, None, "has 50331648 words and groups once its rules are inlined",
+     "split it"),
+])
+def test_a_broken_grammar_gives_one_clear_problem(text, line, key, message, hint):
+    (problem,) = problems_of(text)
+    assert (problem.file, problem.line, problem.key) == ("g.yaml", line, key), problem
+    assert message in problem.message and hint in problem.hint, problem
+
+
+def test_a_grammar_file_that_is_not_utf8(tmp_path: Path):
+    path = tmp_path / "commands.yaml"
+    path.write_bytes(b"intents:\n  # caf\xe9\n  w: {data: [{sentences: [a]}]}\n")
+    with pytest.raises(GrammarError) as info:
+        load_grammar([path])
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.hint) == (str(path), 2, "save the file as UTF-8")
+
+
+def test_check_config_reports_a_broken_grammar_in_one_line_and_exits_78(tmp_path: Path, capsys):
+    path = tmp_path / "commands.yaml"
+    path.write_text(_one_sentence("(" * 500 + "a" + ")" * 500))
+    assert main(["check-config", "--grammar", str(path)]) == EXIT_CONFIG
+    head, problem = capsys.readouterr().err.splitlines()
+    assert head == "voiced: 1 grammar error:"
+    assert problem.startswith(f"  {path}:4: intents.w.data[0].sentences: brackets nested more than 32")
+
+
+@pytest.mark.parametrize("text", [
+    "lists: {area: {values: [kitchen]}}\nintents: {A: {data: [{sentences: ['{area}']}]}}",  # no carrier words
+    "lists: {w: {wildcard: true}}\nintents: {A: {data: [{sentences: ['{w}']}]}}",
+    "skip_words: [please]\nintents: {A: {data: [{sentences: [please]}]}}",  # only a skip word
+    "intents: {A: {data: [{sentences: ['日本']}]}}",  # nothing the normaliser keeps
+    "lists: {n: {range: {from: 0, to: 100000}}}\nintents: {A: {data: [{sentences: ['{n}']}]}}",
+    "expansion_rules: {r: '[a]'}\nintents: {A: {data: [{sentences: ['<r>']}]}}",
+    _rule_chain(8, "{next} [{next}]"),
+    _one_sentence("(" * 32 + "a" + ")" * 32),
+])
+def test_every_accepted_grammar_builds_a_matcher_that_matches(text):
+    matcher = Matcher(load_grammar_text(text))
+    for sentence in ("a", "kitchen", "please", "go a a", "turn on the light", ""):
+        assert isinstance(matcher.match(sentence).recognized, bool)
+        matcher.candidates(sentence)

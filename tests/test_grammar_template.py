@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voiced.grammar.template import (
+    MAX_NESTING,
     Alt,
     RuleRef,
     Seq,
@@ -70,6 +71,11 @@ def test_fuzz_only_template_errors(text):
     references(tree)
 
 
-def test_deep_nesting_is_an_error_not_a_crash():
-    with pytest.raises(TemplateError):
-        parse_template("(" * 5000 + "a" + ")" * 5000)
+@pytest.mark.parametrize("opener, closer", [("(", ")"), ("[", "]")])
+def test_nesting_is_limited_at_parse_time(opener, closer):
+    assert isinstance(parse_template(opener * MAX_NESTING + "a" + closer * MAX_NESTING), Seq)
+    for depth in (MAX_NESTING + 1, 500, 989, 5000):
+        with pytest.raises(TemplateError) as info:
+            parse_template(opener * depth + "a" + closer * depth)
+        assert info.value.message == f"brackets nested more than {MAX_NESTING} levels deep"
+        assert info.value.column == MAX_NESTING + 1 and info.value.hint

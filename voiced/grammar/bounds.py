@@ -70,9 +70,10 @@ class TemplateBounds:
         tables = [u.spans(name) for name in self._list_names]
         list_min = np.asarray([t.min_cost for t in tables], dtype=np.float64)
         word_lb = self._word_bound(word_min, list_min)
-        token_cost = np.minimum(np.asarray(u.ins), split.min(axis=0) / 2)
+        # initial=INF: a grammar whose sentences are all slots has no carrier words (no rows)
+        token_cost = np.minimum(np.asarray(u.ins), split.min(axis=0, initial=INF) / 2)
         if n > 1:
-            token_cost[1:] = np.minimum(token_cost[1:], split[:, :-1].min(axis=0) / 2)
+            token_cost[1:] = np.minimum(token_cost[1:], split[:, :-1].min(axis=0, initial=INF) / 2)
         if merge.shape[0]:
             token_cost = np.minimum(token_cost, merge.min(axis=0))
         padded = np.vstack([sub, np.full((1, n), INF)])

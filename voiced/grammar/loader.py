@@ -1,8 +1,10 @@
 """YAML files -> Grammar, validating everything and reporting every problem at once.
 
 The format follows hassil (Home Assistant's intent files): `language`, `intents`, `lists`,
-`expansion_rules`, `skip_words`, plus an optional per-intent `action`. Nodes are composed
-with yaml.compose so each problem names its file and line.
+`expansion_rules`, `skip_words`, plus an optional per-intent `action`. Files are read into
+nodes by voiced.yamlfile so each problem names its file and line. Rules are inlined into each
+sentence's graph when the matcher is built, so their nesting and size are bounded here, where
+the sentence can still be named.
 """
 from __future__ import annotations
 
@@ -12,13 +14,19 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
+from voiced import yamlfile
 from voiced.errors import GrammarError, Problem
 from voiced.grammar import schema
 from voiced.grammar.model import Grammar
-from voiced.grammar.template import references
+from voiced.grammar.template import MAX_NESTING, Alt, Node, RuleRef, Seq, Words, references
 from voiced.paths import SHIPPED_GRAMMAR
 
 PathLike = Union[str, Path]
+# Words, slots and bracket groups of one sentence with its rules inlined; real sentences have
+# under 100. The matcher's graph grows with this, so it bounds the time to build one.
+MAX_SENTENCE_SIZE = 2000
+MAX_GRAMMAR_SIZE = 200_000  # the same, summed over all sentences (the shipped set: about 1100)
+MAX_SENTENCES = 20_000  # the shipped set has about 100; each costs the matcher about 0.1 ms to build
 
 
 class _Collector:
@@ -54,21 +62,22 @@ def load_grammar(paths: Sequence[PathLike]) -> Grammar:
         else:
             problems.append(Problem("grammar file not found", file=str(path),
                                     hint="check grammar.paths (relative to the config file)"))
-    texts = []
+    texts: List[Tuple[str, Union[str, bytes]]] = []
     for f in files:
         try:
-            texts.append((str(f), f.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(f"cannot read file: {exc}", file=str(f), hint="check permissions and encoding"))
+            texts.append((str(f), f.read_bytes()))
+        except OSError as exc:
+            problems.append(Problem(f"cannot read file: {exc.strerror or exc}", file=str(f),
+                                    hint="check that the file exists and is readable"))
     return _load_texts(texts, problems)
 
 
-def load_grammar_text(text: str, name: str = "<grammar>") -> Grammar:
-    """Load a grammar from YAML text (tests, inline grammars)."""
+def load_grammar_text(text: Union[str, bytes], name: str = "<grammar>") -> Grammar:
+    """Load a grammar from YAML text or bytes (tests, inline grammars)."""
     return _load_texts([(name, text)], [])
 
 
-def _load_texts(texts: Sequence[Tuple[str, str]], problems: List[Problem]) -> Grammar:
+def _load_texts(texts: Sequence[Tuple[str, Union[str, bytes]]], problems: List[Problem]) -> Grammar:
     grammar = Grammar()
     origins: Dict[Tuple[str, str], Tuple[str, int]] = {}  # (kind, name) -> (file, line)
     rule_lines: Dict[str, Tuple[str, int]] = {}
@@ -77,7 +86,9 @@ def _load_texts(texts: Sequence[Tuple[str, str]], problems: List[Problem]) -> Gr
         root = _compose(text, col)
         if root is not None:
             schema.read_file(root, grammar, col, origins, rule_lines)
-    _check_references(grammar, problems, rule_lines)
+    _check_references(grammar, problems, rule_lines, set(origins))
+    if not problems:  # sizes need every rule known and none recursive
+        _check_sizes(grammar, problems)
     if not grammar.intents and not problems:
         problems.append(Problem("the grammar defines no intents", file=texts[0][0] if texts else None,
                                 hint="add an 'intents:' section"))
@@ -88,35 +99,30 @@ def _load_texts(texts: Sequence[Tuple[str, str]], problems: List[Problem]) -> Gr
     return grammar
 
 
-def _compose(text: str, col: _Collector) -> Optional[yaml.Node]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        col.add(f"not valid YAML: {getattr(exc, 'problem', None) or exc}",
-                line=mark.line + 1 if mark else None, hint="check indentation, colons and quoting")
-        return None
-    except RecursionError:
-        col.add("YAML nested too deeply", hint="flatten the structure")
-        return None
-    if node is None:
+def _compose(text: Union[str, bytes], col: _Collector) -> Optional[yaml.Node]:
+    node, problems = yamlfile.parse(text, col.file)
+    col.problems.extend(problems)
+    if node is None and not problems:
         col.add("empty file", hint="add 'intents:' with at least one intent")
     return node
 
 
-def _check_references(grammar: Grammar, problems: List[Problem],
-                      rule_lines: Dict[str, Tuple[str, int]]) -> None:
-    """Slot lists and rules that templates name must exist; rules must not refer to themselves."""
+def _check_references(grammar: Grammar, problems: List[Problem], rule_lines: Dict[str, Tuple[str, int]],
+                      defined: set) -> None:
+    """Slot lists and rules that templates name must exist; rules must not refer to themselves.
+
+    `defined` holds every (kind, name) written in the files: a list or rule that is defined but
+    broken has been reported already, so a use of it is not reported again."""
     lists, rules = list(grammar.lists), list(grammar.rules)
 
     def check(tree: Any, file: Optional[str], line: Optional[int], where: str) -> None:
         slots, refs = references(tree)
         for s in slots:
-            if s.list_name not in grammar.lists:
+            if s.list_name not in grammar.lists and ("list", s.list_name) not in defined:
                 problems.append(Problem(f"{where}: unknown slot list '{{{s.list_name}}}' (column {s.column})",
                                         file=file, line=line, hint=_did_you_mean(s.list_name, lists, "lists")))
         for r in refs:
-            if r.name not in grammar.rules:
+            if r.name not in grammar.rules and ("rule", r.name) not in defined:
                 problems.append(Problem(f"{where}: unknown rule '<{r.name}>' (column {r.column})",
                                         file=file, line=line,
                                         hint=_did_you_mean(r.name, rules, "expansion_rules")))
@@ -127,20 +133,87 @@ def _check_references(grammar: Grammar, problems: List[Problem],
     for name, tree in grammar.rules.items():
         file, line = rule_lines.get(name, (None, None))
         check(tree, file, line, f"rule <{name}>")
-        if _reaches(name, tree, grammar.rules, set()):
+        if _reaches(name, tree, grammar.rules):
             problems.append(Problem(f"rule <{name}> refers to itself", file=file, line=line,
                                     hint="rules cannot be recursive; spell the repetition out"))
 
 
-def _reaches(target: str, tree: Any, rules: Dict[str, Any], seen: set) -> bool:
-    for ref in references(tree)[1]:
-        if ref.name == target:
-            return True
-        if ref.name in rules and ref.name not in seen:
-            seen.add(ref.name)
-            if _reaches(target, rules[ref.name], rules, seen):
+def _reaches(target: str, tree: Any, rules: Dict[str, Any]) -> bool:
+    # Iterative: a chain of thousands of rules must not exhaust the stack.
+    seen = set()
+    pending = [tree]
+    while pending:
+        for ref in references(pending.pop())[1]:
+            if ref.name == target:
                 return True
+            if ref.name in rules and ref.name not in seen:
+                seen.add(ref.name)
+                pending.append(rules[ref.name])
     return False
+
+
+def _check_sizes(grammar: Grammar, problems: List[Problem]) -> None:
+    """Every sentence, with its rules inlined, within MAX_NESTING levels and MAX_SENTENCE_SIZE."""
+    inlined: Dict[str, Tuple[int, int]] = {}  # rule -> (size, depth) with its own rules inlined
+    for name in _rule_order(grammar.rules):
+        inlined[name] = _measure(grammar.rules[name], inlined)
+    total = 0
+    for intent in grammar.intents.values():
+        for t in intent.templates:
+            size, depth = _measure(t.tree, inlined)
+            total += size
+            where = f"intent {intent.name}: sentence {_short(t.text)}"
+            if depth > MAX_NESTING:
+                problems.append(Problem(f"{where} nests brackets and rules {depth} levels deep (at most "
+                                        f"{MAX_NESTING})", file=t.file, line=t.line,
+                                        hint="use fewer nested brackets and rules that use rules"))
+            elif size > MAX_SENTENCE_SIZE:
+                problems.append(Problem(f"{where} has {size} words and groups once its rules are inlined (at "
+                                        f"most {MAX_SENTENCE_SIZE})", file=t.file, line=t.line,
+                                        hint="split it into several sentences, or use a slot list"))
+    count = sum(len(intent.templates) for intent in grammar.intents.values())
+    if (total > MAX_GRAMMAR_SIZE or count > MAX_SENTENCES) and not problems:
+        first = next(iter(grammar.intents.values()))
+        problems.append(Problem(f"the grammar is too large: {count} sentences (at most {MAX_SENTENCES}) with {total} "
+                                f"words and groups once rules are inlined (at most {MAX_GRAMMAR_SIZE})",
+                                file=first.file, hint="use slot lists for long lists of words, and fewer sentences"))
+
+
+def _rule_order(rules: Dict[str, Seq]) -> List[str]:
+    """Rule names, each after the rules it uses (rules are known not to be recursive)."""
+    order: List[str] = []
+    done = set()
+    for root in rules:
+        stack = [(root, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if expanded:
+                order.append(name)
+                continue
+            if name in done or name not in rules:
+                continue
+            done.add(name)
+            stack.append((name, True))
+            stack.extend((ref.name, False) for ref in references(rules[name])[1])
+    return order
+
+
+def _measure(node: Node, inlined: Dict[str, Tuple[int, int]]) -> Tuple[int, int]:
+    """(size, depth) of a template with its rules inlined; recursion is bounded by MAX_NESTING."""
+    if isinstance(node, Words):
+        return max(1, len(node.text.split())), 0
+    if isinstance(node, RuleRef):
+        size, depth = inlined.get(node.name, (0, 0))
+        return size + 1, depth + 1
+    if isinstance(node, (Seq, Alt)):
+        parts = [_measure(child, inlined) for child in (node.items if isinstance(node, Seq) else node.options)]
+        size, depth = sum(p[0] for p in parts), max((p[1] for p in parts), default=0)
+        return (size, depth) if isinstance(node, Seq) else (size + 1, depth + 1)
+    return 1, 0  # a slot
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
 
 
 def _did_you_mean(name: str, options: List[str], section: str) -> str:

@@ -10,8 +10,8 @@ import math
 from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
-from yaml.constructor import SafeConstructor
 
+from voiced import yamlfile
 from voiced.grammar import actions
 from voiced.grammar.model import (
     Action,
@@ -22,6 +22,7 @@ from voiced.grammar.model import (
     SlotList,
     Template,
 )
+from voiced.grammar.normalize import tokenize
 from voiced.grammar.template import (
     Alt,
     RuleRef,
@@ -99,19 +100,33 @@ def _duplicate(kind_name: Tuple[str, str], key_node: yaml.Node, col: Any,
 
 
 def _read_intent(name: str, key_node: yaml.Node, node: yaml.Node, col: Any) -> Tuple[Intent, Optional[yaml.Node]]:
+    reported = len(col.problems)
     fields = _mapping(node, col, f"intents.{name}", INTENT_KEYS)
     intent = Intent(name=name, file=col.file, line=key_node.start_mark.line + 1)
     if "data" not in fields:
-        col.add("intent has no 'data'", node, key=f"intents.{name}",
-                hint="add data: [{sentences: [...]}]")
+        if len(col.problems) == reported:  # not when the intent is no mapping at all (reported)
+            col.add("intent has no 'data'", node, key=f"intents.{name}", hint="add data: [{sentences: [...]}]")
         return intent, None
-    for i, block in enumerate(_sequence(fields["data"], col, f"intents.{name}.data")):
+    _read_data(intent, fields["data"], col)
+    if not intent.templates and len(col.problems) == reported:
+        # Nothing else explains it (e.g. data: []); an intent without sentences can never match.
+        col.add(f"intent {name} has no sentences", fields["data"], key=f"intents.{name}.data",
+                hint="add data: [{sentences: [...]}] with at least one sentence")
+    if "action" in fields:
+        intent.action = _read_action(fields["action"], col, f"intents.{name}.action")
+    return intent, fields.get("action")
+
+
+def _read_data(intent: Intent, node: yaml.Node, col: Any) -> None:
+    name = intent.name
+    for i, block in enumerate(_sequence(node, col, f"intents.{name}.data")):
         key = f"intents.{name}.data[{i}]"
         parts = _mapping(block, col, key, DATA_KEYS)
         fixed: Dict[str, Any] = {}
         if "slots" in parts:
             for k_node, v_node in _mapping(parts["slots"], col, f"{key}.slots", None, items=True):
-                value = _scalar(v_node, col, f"{key}.slots.{k_node.value}", (str, int, float))
+                value = _finite(_scalar(v_node, col, f"{key}.slots.{k_node.value}", (str, int, float)),
+                                v_node, col, f"{key}.slots.{k_node.value}")
                 if value is not None:
                     fixed[k_node.value] = value
         if "sentences" not in parts:
@@ -126,9 +141,6 @@ def _read_intent(name: str, key_node: yaml.Node, node: yaml.Node, col: Any) -> T
             tree = parse_template_at(text, s_node, col, f"{key}.sentences") if text is not None else None
             if tree is not None:
                 intent.templates.append(Template(text, tree, dict(fixed), col.file, s_node.start_mark.line + 1))
-    if "action" in fields:
-        intent.action = _read_action(fields["action"], col, f"intents.{name}.action")
-    return intent, fields.get("action")
 
 
 def _check_intent_action(intent: Intent, node: yaml.Node, grammar: Grammar, col: Any) -> None:
@@ -216,13 +228,14 @@ def _read_value(item: yaml.Node, col: Any, key: str) -> List[ListValue]:
         if "in" not in parts:
             col.add("value needs 'in' (the spoken words)", item, key=key, hint="write {in: lounge, out: living_room}")
             return []
-        spoken = _scalar(parts["in"], col, f"{key}.in", (str, int, float))
-        out = _scalar(parts["out"], col, f"{key}.out", (str, int, float)) if "out" in parts else spoken
+        spoken = _finite(_scalar(parts["in"], col, f"{key}.in", (str, int, float)), parts["in"], col, f"{key}.in")
+        out = _finite(_scalar(parts["out"], col, f"{key}.out", (str, int, float)), parts["out"], col,
+                      f"{key}.out") if "out" in parts else spoken
         if spoken is None or out is None:
             return []
         forms = _spoken_forms(str(spoken), parts["in"], col, f"{key}.in")
         return [ListValue(form, out) for form in forms]
-    value = _scalar(item, col, key, (str, int, float))
+    value = _finite(_scalar(item, col, key, (str, int, float)), item, col, key)
     if value is None:
         return []
     forms = _spoken_forms(str(value), item, col, key)
@@ -238,8 +251,17 @@ def _spoken_forms(text: str, node: yaml.Node, col: Any, key: str) -> List[str]:
     if not text.strip():
         col.add("empty value", node, key=key, hint="write the spoken words")
         return []
-    if not any(c in text for c in "()[]{}<>|;"):
-        return [text]
+    forms = [text] if not any(c in text for c in "()[]{}<>|;") else _template_forms(text, node, col, key)
+    if forms and not any(tokenize(f) for f in forms):
+        # Only English letters and digits survive normalisation; the matcher could never hear it.
+        shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+        col.add(f"value {shown} has no words the recogniser can write", node, key=key,
+                hint="spell it with English letters or digits, as it is said")
+        return []
+    return forms
+
+
+def _template_forms(text: str, node: yaml.Node, col: Any, key: str) -> List[str]:
     tree = parse_template_at(text, node, col, key)
     if tree is None:
         return []
@@ -316,9 +338,8 @@ def parse_template_at(text: Any, node: yaml.Node, col: Any, key: str) -> Optiona
     try:
         return parse_template(text)
     except TemplateError as exc:
-        col.add(f"{exc.message} (column {exc.column}) in {text!r}", node, key=key, hint=exc.hint)
-    except RecursionError:
-        col.add(f"template nested too deeply: {text!r}", node, key=key, hint="use fewer nested brackets")
+        shown = repr(text) if len(text) <= 80 else repr(text[:77]) + "..."
+        col.add(f"{exc.message} (column {exc.column}) in {shown}", node, key=key, hint=exc.hint)
     return None
 
 
@@ -375,11 +396,18 @@ def _scalar(node: yaml.Node, col: Any, key: str, types: Any) -> Any:
 def _plain(node: yaml.Node, col: Any, key: str) -> Any:
     """The Python value of a node via the safe constructor; _MISSING (reported) when it has none."""
     try:
-        return SafeConstructor().construct_document(node)
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        col.add(f"cannot read value: {getattr(exc, 'problem', None) or exc}", node, key=key,
-                hint="quote the text")
+        return yamlfile.construct(node)
+    except yamlfile.BadValue as exc:
+        col.add(f"cannot read value: {exc}", node, key=key, hint="quote the text")
         return _MISSING
+
+
+def _finite(value: Any, node: yaml.Node, col: Any, key: str) -> Any:
+    """A slot value of .nan or .inf would be published as invalid JSON: report it and drop it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        col.add(f"{value} is not a value a slot can have", node, key=key, hint="write a finite number or text")
+        return None
+    return value
 
 
 def _kind(node: yaml.Node, value: Any = _MISSING) -> str:

@@ -5,6 +5,9 @@
 `(a | b)` alternatives, `[a]` or `[a | b]` optional parts, `{list}` or `{list:slot}` slot
 references, `<rule>` references to expansion rules. Parsing builds a small tree; nothing is
 expanded, the matcher aligns the tree against an utterance.
+
+Brackets nest at most MAX_NESTING levels: every reader of the tree (here, the loader, the
+graph compiler) recurses once per level, and real templates use two or three.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import List, Optional, Tuple, Union
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 _SPECIAL = set("()[]{}<>|;")
+MAX_NESTING = 32  # levels of brackets, and of rules inlined into a sentence (checked by the loader)
 
 
 class TemplateError(ValueError):
@@ -73,18 +77,14 @@ def parse_template(text: str) -> Seq:
         raise TemplateError("a template must be a string", 1, "quote the sentence")
     if not text.strip():
         raise TemplateError("empty template", 1, "write the words of a sentence")
-    cur = _Cursor(text)
-    try:
-        seq = _parse_alternatives(cur, None)
-    except RecursionError:
-        raise TemplateError("brackets nested too deeply", 1, "use fewer nested brackets") from None
+    seq = _parse_alternatives(_Cursor(text), None, 0)
     if len(seq.options) > 1:
         # A top-level "a | b" is a common shorthand; treat it as one alternative group.
         return Seq((seq,))
     return seq.options[0]
 
 
-def _parse_alternatives(cur: _Cursor, opener: Optional[Tuple[str, int]]) -> Alt:
+def _parse_alternatives(cur: _Cursor, opener: Optional[Tuple[str, int]], depth: int) -> Alt:
     options: List[Seq] = []
     items: List[Node] = []
     close = _CLOSERS[opener[0]] if opener else None
@@ -109,9 +109,12 @@ def _parse_alternatives(cur: _Cursor, opener: Optional[Tuple[str, int]]) -> Alt:
             cur.pos += 1
             return Alt(tuple(options))
         elif ch in "([":
+            if depth >= MAX_NESTING:
+                raise TemplateError(f"brackets nested more than {MAX_NESTING} levels deep", cur.pos + 1,
+                                    "use fewer nested brackets, or split the sentence in two")
             start = cur.pos
             cur.pos += 1
-            group = _parse_alternatives(cur, (ch, start))
+            group = _parse_alternatives(cur, (ch, start), depth + 1)
             items.append(Alt(group.options, optional=(ch == "[")))
         elif ch == "{":
             items.append(_parse_ref(cur, "{", "}"))
