@@ -16,6 +16,11 @@ UNIT = Path(__file__).resolve().parent.parent / "systemd" / "voiced.service"
 # The exposure `systemd-analyze security --offline=yes` reported for the unit (lower is safer).
 EXPOSURE_LIMIT = 1.5
 
+# Measured with rescoring on (the unit's comment says how): the daemon's peak RSS in MiB with
+# base-en, the larger of the two models, and its most threads with 4 recogniser threads.
+PEAK_RSS_MIB = 955
+PEAK_THREADS = 19
+
 needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 
 
@@ -50,6 +55,23 @@ def test_unit_declares_the_service_contract():
     assert "PrivateDevices" not in service
     assert "StartLimitBurst" in unit["Unit"] and "StartLimitIntervalSec" in unit["Unit"]
     assert "kill -HUP" in service["ExecReload"]
+
+
+def mebibytes(size: str) -> float:
+    """A systemd memory size ("1440M", "2G", "1073741824") in MiB."""
+    scale = {"K": 1 / 1024, "M": 1, "G": 1024}
+    return float(size[:-1]) * scale[size[-1]] if size[-1] in scale else float(size) / 2 ** 20
+
+
+def test_memory_and_tasks_are_limited_with_headroom_over_the_measured_peak():
+    service = unit_settings()["Service"]
+    high, top = mebibytes(service["MemoryHigh"]), mebibytes(service["MemoryMax"])
+    # room to run (throttling starts at MemoryHigh) and a hard stop below what a board can lose
+    assert 1.4 * PEAK_RSS_MIB <= high < top <= 2.2 * PEAK_RSS_MIB
+    assert top >= 1.9 * PEAK_RSS_MIB
+    assert 3 * PEAK_THREADS <= int(service["TasksMax"]) <= 8 * PEAK_THREADS
+    comment = UNIT.read_text()
+    assert f"{PEAK_RSS_MIB} MiB" in comment and f"{PEAK_THREADS} with 4" in comment
 
 
 @needs_systemd
