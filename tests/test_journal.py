@@ -181,3 +181,47 @@ def test_messages_queued_while_the_broker_is_down_survive_sigkill(mosquitto_fact
     finally:
         proc.kill()
         sub.close()
+
+
+FULL_DISK_SCRIPT = textwrap.dedent("""\
+    import json, resource, signal, sys
+    from dataclasses import replace
+    from voiced.config import Config, MqttConfig
+    from voiced.publisher import open_link
+
+    host, port, state = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    config = Config(site_id="test", mqtt=replace(MqttConfig(), host=host, port=port, reconnect_max_s=1,
+                                                 state_dir=state))
+    link = open_link(config)
+    # From here on no file of this process may grow past 400 bytes: the journal fills up.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400, 400))
+    link.start(wait_s=1)
+    for i in range(10):
+        link.publish("voiced/test/intent/Count", json.dumps({"n": i}))
+    print("queued", link.pending(), flush=True)
+    sys.stdin.readline()  # the broker is up now
+    assert link.flush(30), "not delivered"
+    link.close()
+    print("delivered", flush=True)
+""")
+
+
+def test_a_journal_that_cannot_be_written_keeps_messages_in_memory(mosquitto_factory, tmp_path):
+    broker = mosquitto_factory()
+    broker.stop()
+    proc = subprocess.Popen([sys.executable, "-c", FULL_DISK_SCRIPT, broker.host, str(broker.port),
+                             str(tmp_path / "state")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "queued 10", proc.stderr.read() if proc.poll() else ""
+        broker.start()
+        sub = Subscriber(broker, ["voiced/test/#"])
+        out, err = proc.communicate("go\n", timeout=60)
+        assert proc.returncode == 0 and "delivered" in out, err
+        assert wait_until(lambda: "offline" in sub.payloads("voiced/test/status"), 10)
+        assert sub.payloads("voiced/test/intent/Count") == [json.dumps({"n": i}) for i in range(10)]
+        assert err.count("cannot write the outbox journal") == 1, err
+        sub.close()
+    finally:
+        proc.kill()
