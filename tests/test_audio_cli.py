@@ -51,3 +51,41 @@ def test_devices_without_pyaudio_prints_how_to_install(capsys, monkeypatch):
     assert main(["devices"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'voiced[mic]'" in err[0] and "portaudio19-dev" in err[0]
+
+
+def _one_hz_wav(path):
+    """32 KB of audio whose header claims 1 Hz: resampled to 16 kHz it once grew to 22 GB."""
+    import struct
+
+    data = bytes(32000)
+    fmt = struct.pack("<HHIIHH", 1, 1, 1, 2, 2, 16)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return path
+
+
+def test_transcribe_and_segments_on_a_lying_header_are_one_line(tmp_path, capsys):
+    path = _one_hz_wav(tmp_path / "one_hz.wav")
+    for command in (["segments", str(path)], ["transcribe", str(path)]):
+        assert main(command) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert str(path) in err[0] and "1 Hz" in err[0] and "sox" in err[0]
+
+
+def test_the_daemon_on_a_lying_header_stops_with_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from voiced.grammar.loader import shipped_grammar_path
+
+    path = _one_hz_wav(tmp_path / "one_hz.wav")
+    config = tmp_path / "voiced.yaml"
+    config.write_text(f"grammar:\n  paths: [{shipped_grammar_path()}]\nmqtt:\n  enabled: false\n"
+                      "rescoring:\n  mode: \"off\"\n")
+    done = subprocess.run([sys.executable, "-m", "voiced", "run", "--config", str(config), "--file", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("voiced: ")]
+    assert len(errors) == 1 and str(path) in errors[0] and "sample rate of 1 Hz" in errors[0]

@@ -112,6 +112,17 @@ def test_no_supported_format_explains_what_to_set(speech):
         MicSource(_config(), pyaudio_module=module).open()
 
 
+def test_a_driver_offering_only_absurd_formats_is_an_audio_error_not_a_huge_resampler():
+    silence = np.zeros((1600, 1), np.int16)
+    one_hz = FakeDevice("Broken Driver", silence, 1, {(1, 1)}, max_channels=1)  # default rate 1 Hz too
+    many = FakeDevice("Pro Interface", np.zeros((1600, 64), np.int16), 16000, {(16000, 64)}, max_channels=64)
+    for device in (one_hz, many):
+        module = FakePyAudioModule([device])
+        with pytest.raises(AudioError, match="supports none of rates"):
+            MicSource(_config(), pyaudio_module=module).open()
+        assert module.opened == []
+
+
 def test_overflows_are_counted_and_logged(speech, caplog):
     dev = _device("USB Mic", speech, overflow_blocks={3, 10, 11})
     source = MicSource(_config(), pyaudio_module=FakePyAudioModule([dev]))
