@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "voiced.commands.export",
     "voiced.commands.rescoring",
     "voiced.commands.bench_e2e",
+    "voiced.commands.fuzz",
     "voiced.commands.bench_false_accepts",
 ]
 
