@@ -302,6 +302,8 @@ class MqttLink:
     def close(self, wait_s: float = 2.0) -> None:
         """Deliver what is queued (waiting up to wait_s, also for a broker that is away), publish
         `offline`, disconnect. What stays unacknowledged stays in the journal for the next start."""
+        if self._stopping.is_set():  # closed already (start() failed, then the daemon cleans up)
+            return
         if wait_s > 0:
             self.flush(wait_s)
         left = self.pending()
