@@ -194,3 +194,15 @@ def test_the_file_source_reports_a_bad_wav_as_an_audio_error(tmp_path):
     path = write(tmp_path, wav(chunk(b"fmt ", fmt_body(rate=1)), chunk(b"data", bytes(32000))))
     with pytest.raises(AudioError, match="sample rate of 1 Hz"):
         open_source(AudioConfig(source="file", file=str(path), realtime=False))
+
+
+def test_a_64_bit_float_beyond_float32_is_counted_without_a_numpy_warning(tmp_path, caplog):
+    import warnings
+
+    x = np.array([0.25, 1e300, -0.5, np.nan], dtype="<f8")
+    path = write(tmp_path, wav(chunk(b"fmt ", fmt_body(FLOAT, bits=64)), chunk(b"data", x.tobytes())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow RuntimeWarning would be a stray stderr line
+        frames, _ = read_wav(path)
+    np.testing.assert_array_equal(frames[:, 0], [0.25, 0.0, -0.5, 0.0])
+    assert "replaced 2 non-finite" in caplog.text
