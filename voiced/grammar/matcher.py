@@ -39,6 +39,8 @@ ALTERNATIVES = 3
 # Guesses this far below the threshold are still reported with a rejection; lower ones are
 # not searched for, which keeps out-of-grammar sentences as cheap as commands.
 GUESS_MARGIN = 0.15
+FUZZY = "fuzzy"  # MatchResult.decided_by: the text matcher decided
+RESCORING = "rescoring"  # the acoustic second stage (voiced.rescoring) decided
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,23 @@ class MatchResult:
     template: Optional[str] = None
     reason: Optional[str] = None  # why it was not recognized
     alternatives: List[Tuple[str, float, Dict[str, SlotMatch]]] = field(default_factory=list)
+    decided_by: str = FUZZY
+    """"fuzzy" (the text matcher's result stands) or "rescoring" (the acoustic scores decided)"""
+    rescoring: Dict[str, Any] = field(default_factory=dict)
+    """gap, margin, best and free scores (normalised log-probabilities), sentence, candidates, ms"""
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
+        out = {
             "text": self.text, "recognized": self.recognized, "intent": self.intent,
             "slots": {k: v.to_dict() for k, v in self.slots.items()},
             "confidence": round(self.confidence, 3), "template": self.template, "reason": self.reason,
             "alternatives": [{"intent": i, "confidence": round(c, 3), "slots": {k: v.to_dict() for k, v in s.items()}}
                              for i, c, s in self.alternatives],
+            "decided_by": self.decided_by,
         }
+        if self.rescoring:
+            out["rescoring"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.rescoring.items()}
+        return out
 
 
 class Matcher:

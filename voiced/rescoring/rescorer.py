@@ -15,43 +15,32 @@ above it, i.e. the speaker most likely said something the grammar cannot say.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 import numpy as np
 
-from voiced.grammar.matcher import MatchResult
+from voiced.grammar.matcher import FUZZY, RESCORING, MatchResult
 from voiced.rescoring.candidates import Reading, Restyler, build_readings, neighbour_readings, slot_lists
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
 from voiced.rescoring.scorer import Pruning, SequenceScore, SequenceScorer, transcript_score
 
+if TYPE_CHECKING:
+    from voiced.config import RescoringConfig
+
 log = logging.getLogger(__name__)
 
-FUZZY = "fuzzy"
-RESCORING = "rescoring"
 _FINAL_PUNCT = re.compile(r"[\s.?!]+$")
 
-
-@dataclass
-class RescoredResult(MatchResult):
-    """A MatchResult that says which stage decided it, with the rescoring figures when it ran."""
-
-    decided_by: str = FUZZY
-    """"fuzzy" (the matcher's result stands) or "rescoring" (the acoustic scores decided)"""
-    rescoring: Dict[str, Any] = field(default_factory=dict)
-    """gap, margin, best and free scores (normalised log-probabilities), sentence, candidates, ms"""
-
-    def to_dict(self) -> Dict[str, Any]:
-        out = super().to_dict()
-        out["decided_by"] = self.decided_by
-        if self.rescoring:
-            out["rescoring"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.rescoring.items()}
-        return out
+# One result type for the whole interpreter: MatchResult says which stage decided it
+# (decided_by) and carries the rescoring figures when rescoring ran.
+RescoredResult = MatchResult
 
 
 @dataclass
@@ -163,7 +152,7 @@ class Rescorer:
                           by_text[free].normalized(alpha), (time.perf_counter() - t0) * 1000.0,
                           [(by_text[s].total, by_text[s].count) for s in surfaces + [free]])
 
-    def decide(self, match: MatchResult, transcript, encoder_states: np.ndarray) -> RescoredResult:
+    def decide(self, match: MatchResult, transcript, encoder_states: np.ndarray) -> MatchResult:
         """The final result for one utterance: `match` itself, or what rescoring concluded."""
         if not self.should_run(match):
             return _tagged(match, FUZZY)
@@ -176,7 +165,7 @@ class Rescorer:
         info = {"gap": gap, "margin": margin if math.isfinite(margin) else None, "best": ev.scores[best],
                 "free": ev.free_score, "sentence": ev.surfaces[best], "candidates": len(ev.readings), "ms": ev.ms,
                 "scored": ev.scored}
-        result = RescoredResult(text=match.text, decided_by=RESCORING, rescoring=info)
+        result = MatchResult(text=match.text, decided_by=RESCORING, rescoring=info)
         if gap > self.max_gap_for(reading):
             result.reason = "rescoring: the transcription fits better than any command"
             result.confidence = confidence(gap, margin, self.config.max_gap)
@@ -216,15 +205,12 @@ class _Scored:
         return self.by_text[self.free].normalized(alpha) - max(self.by_text[t].normalized(alpha) for t in texts)
 
 
-def make_rescorer(config, transcriber, matcher) -> Optional[Rescorer]:
-    """The rescorer for `config` (a Config or its RescoringConfig); None when rescoring is off."""
-    section = getattr(config, "rescoring", config)
-    if section.mode == "off":
+def make_rescorer(config: RescoringConfig, transcriber, matcher) -> Optional[Rescorer]:
+    """The rescorer for `config` (the rescoring section); None when rescoring is off."""
+    if config.mode == "off":
         return None
-    return Rescorer(transcriber, matcher, section)
+    return Rescorer(transcriber, matcher, config)
 
 
-def _tagged(match: MatchResult, decided_by: str) -> RescoredResult:
-    fields = {k: getattr(match, k) for k in ("text", "recognized", "intent", "slots", "confidence", "template",
-                                            "reason", "alternatives")}
-    return RescoredResult(**fields, decided_by=decided_by)
+def _tagged(match: MatchResult, decided_by: str) -> MatchResult:
+    return dataclasses.replace(match, decided_by=decided_by)
