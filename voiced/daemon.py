@@ -183,7 +183,7 @@ class Daemon:
         new = self._reload_config() if self._reload_config else self.config
         grammar, matcher = load_matcher(new)
         # the rescorer renders candidates from the grammar, so it follows the new matcher
-        rescorer = make_rescorer(new, self.processor.transcriber, matcher)
+        rescorer = make_rescorer(new.rescoring, self.processor.transcriber, matcher)
         return new, grammar, Parts(matcher, rescorer, make_recorder(new))
 
     def _reload_failed(self, why: str) -> bool:

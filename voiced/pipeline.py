@@ -212,5 +212,5 @@ def build_stages(config: Any, files: Any, asr_settings: Any, vad_threads: int, m
     transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second)
     endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))
     processor = UtteranceProcessor(transcriber, matcher, publish, recorder, speculative=config.speculative,
-                                   rescorer=make_rescorer(config, transcriber, matcher))
+                                   rescorer=make_rescorer(config.rescoring, transcriber, matcher))
     return endpointer, processor
