@@ -22,7 +22,7 @@ import numpy as np
 
 from voiced.audio import MAX_CHANNELS, MAX_RATE, MIN_RATE
 from voiced.audio.pcm import PcmConverter
-from voiced.audio.sources import AudioSource
+from voiced.audio.base import AudioSource
 from voiced.config import AudioConfig
 from voiced.errors import AudioError
 

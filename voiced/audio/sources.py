@@ -8,7 +8,6 @@ Every source yields float32 16 kHz mono blocks from `chunks()` until its input e
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional, Union
@@ -16,48 +15,12 @@ from typing import BinaryIO, Iterator, Optional, Union
 import numpy as np
 
 from voiced.audio import SAMPLE_RATE
+from voiced.audio.base import AudioSource
 from voiced.audio.pcm import FORMATS, PcmConverter
 from voiced.config import AudioConfig
 from voiced.errors import AudioError
 
 log = logging.getLogger(__name__)
-
-
-class AudioSource:
-    """Base class: stop/close handling, context manager, counters."""
-
-    rate = SAMPLE_RATE
-
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self.overflows = 0
-        self.dropped = 0
-        self.reopens = 0
-        self.samples = 0
-
-    def chunks(self) -> Iterator[np.ndarray]:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        """Make `chunks()` return soon; safe from another thread or a signal handler."""
-        self._stop.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def close(self) -> None:
-        self.stop()
-
-    def stats(self) -> dict:
-        return {"overflows": self.overflows, "dropped": self.dropped, "reopens": self.reopens,
-                "seconds": round(self.samples / SAMPLE_RATE, 3)}
-
-    def __enter__(self) -> "AudioSource":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class FileSource(AudioSource):
@@ -139,19 +102,10 @@ def open_source(config: AudioConfig, *, stdin: Optional[BinaryIO] = None, pyaudi
                            channel=config.channel, sample_format=config.stdin_format,
                            chunk_ms=config.chunk_ms)
     if config.source == "mic":
-        from voiced.audio.mic import MicSource
+        from voiced.audio.mic import MicSource  # only a microphone run loads the capture code
 
         return MicSource(config, pyaudio_module=pyaudio_module)
     raise AudioError(f"unknown audio source {config.source!r}; use mic, file or stdin")
 
 
-def __getattr__(name: str):
-    # MicSource lives in its own module so PyAudio-less installs never touch it.
-    if name == "MicSource":
-        from voiced.audio.mic import MicSource
-
-        return MicSource
-    raise AttributeError(name)
-
-
-__all__ = ["AudioSource", "FileSource", "StdinSource", "MicSource", "open_source", "FORMATS"]
+__all__ = ["AudioSource", "FileSource", "StdinSource", "open_source", "FORMATS"]

@@ -13,23 +13,9 @@ from typing import Dict, List, Optional, Tuple
 
 from voiced.errors import ModelError
 from voiced.export.configs import CONFIGS, TOKENIZERS, build_config
+from voiced.export.layout import DECODER, DECODER_WITH_PAST, ENCODER, GRAPHS, INT8_SUFFIX, output_files
 
 log = logging.getLogger(__name__)
-
-ENCODER = "encoder_model"
-DECODER = "decoder_model"
-DECODER_WITH_PAST = "decoder_with_past_model"
-GRAPHS = (ENCODER, DECODER, DECODER_WITH_PAST)
-INT8_SUFFIX = "_int8"
-
-
-def graph_files(quantized: bool = True) -> List[str]:
-    suffix = INT8_SUFFIX if quantized else ""
-    return [f"{name}{suffix}.onnx" for name in GRAPHS]
-
-
-def output_files(quantized: bool = True) -> List[str]:
-    return graph_files(quantized) + ["tokenizer.json", "config.json"]
 
 
 def load_model(checkpoint: Optional[Path] = None, random_init: Optional[str] = None, seed: int = 0):

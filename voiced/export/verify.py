@@ -11,6 +11,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from voiced.errors import ModelError
+from voiced.export.layout import graph_files
 
 
 # (batch, samples): several lengths and batch sizes, none of them the export example's.
@@ -31,8 +32,6 @@ def _session(path: Path):
 
 def run_onnx(model_dir: Path, audio: np.ndarray, tokens: np.ndarray, quantized: bool) -> Tuple[np.ndarray, List[np.ndarray]]:
     """Encoder, first decoder step on tokens[:, :1], then one with-past step per later token."""
-    from voiced.export.export import graph_files
-
     enc, dec, past = (_session(model_dir / f) for f in graph_files(quantized))
     mask = np.ones(audio.shape, dtype=np.int64)
     states = enc.run(None, {"input_values": audio, "attention_mask": mask})[0]
