@@ -5,9 +5,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from voiced.asr.graph_io import A_GRAPH, A_NAME, M_GRAPH, int_attribute, node, opset, read_graph, tensor, value_info
-from voiced.asr.int8_step import int8_cached_step
-from voiced.asr.protobuf import encode_varint, field, spans
+from voiced.asr.graphs.graph_io import (A_GRAPH, A_NAME, M_GRAPH, int_attribute, node, opset, read_graph, tensor,
+                                       value_info)
+from voiced.asr.graphs.int8_step import int8_cached_step
+from voiced.asr.graphs.protobuf import encode_varint, field, spans
 
 SENTENCES = ["Set kitchen lights to green", "So, kitchen likes to green", "Set kitchen lights to red",
              "Turn on the kitchen light please", "Kitchen lights on", "What's the weather like in New York"]
@@ -82,7 +83,7 @@ def scorers(kitchen_green):
     from voiced.rescoring.scorer import SequenceScorer
 
     from voiced.asr.decoder import _Graph
-    from voiced.asr.ort_format import as_onnx
+    from voiced.asr.graphs.ort_format import as_onnx
 
     transcriber, states = kitchen_green
     float_scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)

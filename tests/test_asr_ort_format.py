@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from voiced.asr.models import find_dev_model
-from voiced.asr.ort_format import as_onnx, name_subgraphs
-from voiced.asr.protobuf import fields
+from voiced.asr.graphs.ort_format import as_onnx, name_subgraphs
+from voiced.asr.graphs.protobuf import fields
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 
 from voiced.asr.decoder import Decoder
 from voiced.asr.sessions import SessionSettings
-from voiced.asr.shared_weights import DTYPES, SharedWeights, read_initializers
+from voiced.asr.graphs.shared_weights import DTYPES, SharedWeights, read_initializers
 from voiced.asr.transcriber import Transcriber
 from voiced.audio.wav import load_audio
 
@@ -96,7 +96,7 @@ def test_transcribe_gives_the_same_tokens_with_shared_weights(tiny_twin_model, d
 def test_unreadable_file_falls_back_to_ordinary_loading(tiny_twin_model, tmp_path, caplog):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(tiny_twin_model.decoder.read_bytes()[:100_000])  # cut inside a tensor
-    with caplog.at_level(logging.DEBUG, logger="voiced.asr.shared_weights"):
+    with caplog.at_level(logging.DEBUG, logger="voiced.asr.graphs.shared_weights"):
         weights = SharedWeights([broken, tiny_twin_model.decoder_with_past])
     assert not weights.active and weights.per_file == [{}, {}]
     assert "not sharing weights" in caplog.text
@@ -113,7 +113,7 @@ def test_external_data_is_left_to_onnxruntime(tiny_twin_model, decoders, tmp_pat
               size_threshold=1024)
     files = dataclasses.replace(tiny_twin_model, directory=directory, decoder_with_past=path,
                                 decoder=directory / tiny_twin_model.decoder.name)
-    with caplog.at_level(logging.DEBUG, logger="voiced.asr.shared_weights"):
+    with caplog.at_level(logging.DEBUG, logger="voiced.asr.graphs.shared_weights"):
         decoder = Decoder(files, SessionSettings())
     assert not decoder.shared.active
     assert "outside the file" in caplog.text

@@ -29,9 +29,9 @@ def steps(kitchen_green):
     """The base-en 8-bit cached step and the tree step built from it, as sessions."""
     import onnxruntime as ort
 
-    from voiced.asr.int8_step import int8_cached_step
-    from voiced.asr.ort_format import as_onnx
-    from voiced.asr.tree_step import tree_step
+    from voiced.asr.graphs.int8_step import int8_cached_step
+    from voiced.asr.graphs.ort_format import as_onnx
+    from voiced.asr.graphs.tree_step import tree_step
 
     transcriber, _ = kitchen_green
     model = int8_cached_step(as_onnx(transcriber.decoder._files.decoder))
@@ -43,8 +43,8 @@ def steps(kitchen_green):
 def test_the_tree_step_agrees_with_the_8_bit_step_and_the_check_can_fail(steps, monkeypatch):
     import onnxruntime as ort
 
-    import voiced.asr.tree_step as tree_step
-    from voiced.asr.tree_step import agrees
+    import voiced.asr.graphs.tree_step as tree_step
+    from voiced.asr.graphs.tree_step import agrees
 
     model, int8, tree = steps
     assert agrees(tree, int8, 8, 52)
@@ -54,7 +54,7 @@ def test_the_tree_step_agrees_with_the_8_bit_step_and_the_check_can_fail(steps, 
 
 
 def test_a_graph_not_laid_out_as_the_export_gives_none():
-    from voiced.asr.tree_step import tree_step
+    from voiced.asr.graphs.tree_step import tree_step
     from voiced.vad import BUNDLED_MODEL
 
     assert tree_step(BUNDLED_MODEL.read_bytes(), 1, 64) is None

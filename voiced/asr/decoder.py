@@ -2,7 +2,7 @@
 
 * v1: one merged graph; ``use_cache_branch`` false on the first step (empty past), true later.
 * v2: ``decoder_model`` for the first step, ``decoder_with_past_model`` for later steps. The
-  weights the two graphs have in common are held once (voiced.asr.shared_weights).
+  weights the two graphs have in common are held once (voiced.asr.graphs.shared_weights).
 
 The cache is passed as onnxruntime OrtValues through IOBinding: the outputs of one step are
 bound as the inputs of the next without a round trip through numpy, and the cross-attention
@@ -21,7 +21,7 @@ import numpy as np
 
 from voiced.asr.models import ModelFiles
 from voiced.asr.sessions import SessionSettings, create_session, make_session_options, session_from_bytes
-from voiced.asr.shared_weights import SharedWeights
+from voiced.asr.graphs.shared_weights import SharedWeights
 from voiced.asr.tokenizer import BOS_ID, EOS_ID
 from voiced.errors import ModelError
 
@@ -112,7 +112,7 @@ class _Graph:
         self.normalized = False
         """the first output holds log-probabilities (log-softmax in the graph), not raw logits"""
         self.tree = all(n in self.inputs for n in _TREE_INPUTS)
-        """a token-tree step (voiced.asr.tree_step): one batch-1 row per tree node"""
+        """a token-tree step (voiced.asr.graphs.tree_step): one batch-1 row per tree node"""
 
     def empty_past(self, name: str) -> np.ndarray:
         """A zero-length past for the uncached branch of a merged graph: [1, heads, 0, head_dim]."""
@@ -232,8 +232,8 @@ class Decoder:
 
     def int8_step(self) -> Optional[_Graph]:
         """A step with 8-bit weight products for scoring many tokens per call: the token-tree
-        step (voiced.asr.tree_step, `tree` true) when it builds and agrees with the 8-bit cached
-        step (voiced.asr.int8_step), else that cached step; None when there is none to build:
+        step (voiced.asr.graphs.tree_step, `tree` true) when it builds and agrees with the 8-bit cached
+        step (voiced.asr.graphs.int8_step), else that cached step; None when there is none to build:
         v2 graphs are 8-bit already, and a v1 graph laid out otherwise keeps its float products.
         Built once: a grammar reload makes a new rescorer, not a new session."""
         if self._int8 is None:
@@ -244,9 +244,9 @@ class Decoder:
         files = self._files
         if files.layout != "v1":
             return None
-        from voiced.asr.int8_step import int8_cached_step
-        from voiced.asr.ort_format import as_onnx
-        from voiced.asr.tree_step import tree_step
+        from voiced.asr.graphs.int8_step import int8_cached_step
+        from voiced.asr.graphs.ort_format import as_onnx
+        from voiced.asr.graphs.tree_step import tree_step
 
         t0 = time.perf_counter()
         try:
@@ -274,9 +274,9 @@ class Decoder:
         return graph
 
     def _checked_tree(self, tree: bytes, int8: _Graph, heads: int, head_dim: int) -> Optional[_Graph]:
-        """The token-tree step `tree` (voiced.asr.tree_step) as a session, when it computes what
+        """The token-tree step `tree` (voiced.asr.graphs.tree_step) as a session, when it computes what
         the 8-bit step `int8` computes."""
-        from voiced.asr.tree_step import agrees
+        from voiced.asr.graphs.tree_step import agrees
 
         try:
             graph = _Graph(session_from_bytes(tree, make_session_options(self._settings)), self._files.decoder)

@@ -77,7 +77,7 @@ def create_session(path, settings: SessionSettings):
 
     try:
         if str(path).endswith(".ort"):
-            from voiced.asr.ort_format import as_onnx
+            from voiced.asr.graphs.ort_format import as_onnx
 
             # as ONNX, so that onnxruntime optimises it (see ort_format)
             return session_from_bytes(as_onnx(path), make_session_options(settings))

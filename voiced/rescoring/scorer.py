@@ -15,7 +15,7 @@ work this way (v1: the merged graph with ``use_cache_branch`` true; v2:
 is the reference the tests compare against, and the fallback for a cached graph that cannot
 take several tokens at once.
 
-With base-en's 8-bit step, the candidates instead go in as one token tree (voiced.asr.tree_step,
+With base-en's 8-bit step, the candidates instead go in as one token tree (voiced.asr.graphs.tree_step,
 voiced.rescoring.token_tree): every distinct prefix once, one call, nothing padded, and no
 pruning needed. On the tuning commands that took 0.72x the time of the pruned batch, with the
 same decisions.
@@ -39,7 +39,7 @@ import numpy as np
 
 from voiced.asr.decoder import log_sum_exp
 from voiced.asr.tokenizer import BOS_ID, EOS_ID
-from voiced.asr.tree_step import MAX_POSITIONS
+from voiced.asr.graphs.tree_step import MAX_POSITIONS
 from voiced.errors import ModelError
 from voiced.rescoring.logprobs import Rows
 from voiced.rescoring.token_tree import TokenTree
@@ -175,7 +175,7 @@ class SequenceScorer:
         return [_sequence_score([(rows, p)], seq, self._end_ids) for p, seq in zip(positions, sequences)]
 
     def _score_tree(self, states: np.ndarray, sequences: Sequence[Sequence[int]]) -> List[SequenceScore]:
-        """One call of the token-tree step (voiced.asr.tree_step) on every distinct prefix of
+        """One call of the token-tree step (voiced.asr.graphs.tree_step) on every distinct prefix of
         `sequences` after the first step's BOS: a sequence's first token is scored by the BOS
         row, each later token and its end by the node of the prefix before it."""
         first = self._decoder.first_step(states)

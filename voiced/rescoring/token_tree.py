@@ -1,12 +1,12 @@
 """Candidate sentences as one token tree, the input of the token-tree decoder step
-(voiced.asr.tree_step): every distinct prefix of every sequence is one node."""
+(voiced.asr.graphs.tree_step): every distinct prefix of every sequence is one node."""
 from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from voiced.asr.tree_step import attention_bias
+from voiced.asr.graphs.tree_step import attention_bias
 
 
 class TokenTree:

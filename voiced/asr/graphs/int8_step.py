@@ -2,7 +2,7 @@
 
 The base-en decoder in the moonshine-cpp wheel stores each weight matrix as 8-bit integers q
 with a scale s and an offset z (w = q*s + z, where z is a whole multiple of s) and expands them
-to float32 when the session is created (voiced.asr.ort_format), so every product runs in
+to float32 when the session is created (voiced.asr.graphs.ort_format), so every product runs in
 float32. Teacher-forced scoring (voiced.rescoring) runs the cached step on about a hundred
 tokens per call, where those products are nearly all of the time.
 
@@ -15,7 +15,7 @@ computed in the graph on all threads. The embedding lookup reads the 8-bit table
 float copy of the table is not kept. Rescoring took 0.74x the time of the float step on 2 x86
 cores, with the same decisions on the tuning sets. The float graph stays in use for transcribing.
 
-Only the protobuf fields involved are read and written (voiced.asr.protobuf). A graph laid out
+Only the protobuf fields involved are read and written (voiced.asr.graphs.protobuf). A graph laid out
 any other way gives None, and scoring keeps the float graph.
 """
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from voiced.asr.graph_io import (A_GRAPH, A_GRAPHS, A_INTS, FLOAT, G_INIT, G_NAME, G_NODE, INT8, M_GRAPH, MS_DOMAIN,
-                                N_ATTR, N_INPUT, N_OUTPUT, Graph, Node, float_array, int_attribute, node, opset,
-                                read_graph, tensor)
-from voiced.asr.protobuf import field, spans, varint
-from voiced.asr.shared_weights import parse_initializer
+from voiced.asr.graphs.graph_io import (A_GRAPH, A_GRAPHS, A_INTS, FLOAT, G_INIT, G_NAME, G_NODE, INT8, M_GRAPH,
+                                       MS_DOMAIN, N_ATTR, N_INPUT, N_OUTPUT, Graph, Node, float_array, int_attribute,
+                                       node, opset, read_graph, tensor)
+from voiced.asr.graphs.protobuf import field, spans, varint
+from voiced.asr.graphs.shared_weights import parse_initializer
 
 _BRANCH = "use_cache_branch"
 

@@ -8,7 +8,7 @@ sequence, with its depth as its position and an attention mask that lets a row s
 own ancestors (and the first step's BOS cache). On the tuning commands that is 66 rows per
 utterance instead of 77 over two calls, and one call instead of two.
 
-The graph is written fresh from the 8-bit cached step (voiced.asr.int8_step), whose weights it
+The graph is written fresh from the 8-bit cached step (voiced.asr.graphs.int8_step), whose weights it
 reads by the Moonshine export's node names, with onnxruntime's fused operators: one
 MultiHeadAttention per attention block (the tree mask as its attention bias, the encoder's keys
 and values as a batch-1 cross-attention cache), RotaryEmbedding for the positions, and
@@ -24,9 +24,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from voiced.asr.graph_io import (FLOAT, G_INIT, G_NAME, G_NODE, G_INPUT, G_OUTPUT, INT64, M_GRAPH, M_IR_VERSION,
-                                 MS_DOMAIN, Graph, Node, float_array, model_graph, node, opset, tensor, value_info)
-from voiced.asr.protobuf import encode_varint, field
+from voiced.asr.graphs.graph_io import (FLOAT, G_INIT, G_NAME, G_NODE, G_INPUT, G_OUTPUT, INT64, M_GRAPH,
+                                       M_IR_VERSION, MS_DOMAIN, Graph, Node, float_array, model_graph, node, opset,
+                                       tensor, value_info)
+from voiced.asr.graphs.protobuf import encode_varint, field
 
 MAX_POSITIONS = 1024
 """rotary table length: the longest token sequence a tree may hold"""
@@ -41,7 +42,7 @@ _EPSILON = 1e-5
 
 def tree_step(int8_model: bytes, heads: int, head_dim: int) -> Optional[bytes]:
     """The token-tree step (ModelProto bytes) for the 8-bit cached step `int8_model`
-    (voiced.asr.int8_step.int8_cached_step's output), or None when it is not laid out as the
+    (voiced.asr.graphs.int8_step.int8_cached_step's output), or None when it is not laid out as the
     Moonshine export. Inputs: input_ids and position_ids [1, S], attention_bias
     [1, heads, S, past + S] (0 or a large negative), the int8 step's past inputs at batch 1;
     output: "logits", log-probabilities [1, S, vocab]."""

@@ -1,5 +1,5 @@
-"""Reading and writing ONNX graphs at the protobuf level (voiced.asr.protobuf), without the
-``onnx`` package: the pieces voiced.asr.int8_step and voiced.asr.tree_step build models from."""
+"""Reading and writing ONNX graphs at the protobuf level (voiced.asr.graphs.protobuf), without the
+``onnx`` package: the pieces voiced.asr.graphs.int8_step and voiced.asr.graphs.tree_step build models from."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +7,8 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
-from voiced.asr.protobuf import encode_varint, field, spans
-from voiced.asr.shared_weights import DTYPES, parse_initializer
+from voiced.asr.graphs.protobuf import encode_varint, field, spans
+from voiced.asr.graphs.shared_weights import DTYPES, parse_initializer
 
 M_IR_VERSION, M_GRAPH, M_OPSET = 1, 7, 8
 G_NODE, G_NAME, G_INIT, G_INPUT, G_OUTPUT = 1, 2, 5, 11, 12

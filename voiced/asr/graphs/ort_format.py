@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Union
 
-from voiced.asr.protobuf import field, spans
+from voiced.asr.graphs.protobuf import field, spans
 
 log = logging.getLogger(__name__)
 

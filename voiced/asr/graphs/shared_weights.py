@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from voiced.asr.protobuf import encode_varint, field, fields, spans, varint
+from voiced.asr.graphs.protobuf import encode_varint, field, fields, spans, varint
 
 log = logging.getLogger(__name__)
 
