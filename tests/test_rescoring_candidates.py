@@ -95,3 +95,40 @@ def test_a_slot_the_parse_dropped_is_offered_back():
     for r in offered:  # each one a sentence the grammar says, with the slot it claims
         parsed = m.match(r.sentence)
         assert parsed.recognized and parsed.slots["area"].value == r.slots["area"].value
+
+
+def test_the_matcher_answers_which_list_fills_a_slot_and_which_values_are_close():
+    """What candidates ask the matcher instead of reading its compiled lists."""
+    m = matcher()
+    assert m.slot_lists() == {("LightColor", "area"): "area", ("LightColor", "color"): "color",
+                              ("LightOn", "area"): "area"}
+    close = m.closest_values("color", ["grain"], 3)
+    assert [c.value for c in close][0] == "green" and len(close) == 3
+    assert close[0].spoken == "green" and 0 < close[0].similarity < 1
+    assert [c.similarity for c in close] == sorted((c.similarity for c in close), reverse=True)
+    # the closest to any of several phrases; words are compared without spaces
+    assert m.closest_values("area", ["the", "porch"], 1)[0].value == "porch"
+    assert m.closest_values("area", ["hall way"], 1)[0].similarity == 1.0
+    assert m.closest_values("nothing", ["grain"], 3) == [] and m.closest_values("color", [], 3) == []
+
+
+def test_closest_values_can_give_each_value_once():
+    m = Matcher(load_grammar_text("""
+language: en
+lists:
+  area:
+    values:
+      - in: "(living room | lounge | sitting room)"
+        out: living_room
+      - kitchen
+      - bedroom
+intents:
+  LightOn:
+    data:
+      - sentences: ["turn on the {area} light"]
+"""))
+    forms = m.closest_values("area", ["living room"], 3)
+    assert [c.value for c in forms][:1] == ["living_room"] and len(forms) == 3
+    values = m.closest_values("area", ["living room"], 3, distinct=True)
+    assert sorted(c.value for c in values) == ["bedroom", "kitchen", "living_room"]
+    assert values[0].spoken == "living room" and values[0].similarity == 1.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -55,6 +55,15 @@ class SlotMatch:
         if self.spoken is not None:
             out["spoken"] = self.spoken
         return out
+
+
+@dataclass(frozen=True)
+class CloseValue:
+    """A listed value whose spoken form is close to words asked about (Matcher.closest_values)."""
+
+    value: Value       # canonical value ("living_room")
+    spoken: str        # the listed spoken form, normalised ("living room")
+    similarity: float  # by spelling or sound, to the closest of the words asked about (0-1)
 
 
 @dataclass
@@ -181,6 +190,39 @@ class Matcher:
             out.extend(expand(a, parts, options, weighted_n, limit, SlotMatch))
         out.sort(key=lambda c: -c.confidence)
         return out[:limit]
+
+    def slot_lists(self) -> Dict[Tuple[str, str], str]:
+        """{(intent, slot name): name of the list its values come from}, for every slot a
+        template fills from a list (the first list, when templates of an intent differ)."""
+        out: Dict[Tuple[str, str], str] = {}
+        for g in self.graphs:
+            for s in g.slot:
+                if s is not None:
+                    out.setdefault((g.intent, s[1]), s[0])
+        return out
+
+    def closest_values(self, list_name: str, heard: Sequence[str], k: int,
+                       distinct: bool = False) -> List[CloseValue]:
+        """The `k` spoken forms of list `list_name` closest to any of the `heard` phrases
+        (normalised words), by spelling or by sound, with no similarity floor; closest first,
+        ties in list order. With `distinct`, only the closest form of each value, `k` values.
+        Empty for a list without spoken forms (numbers, wildcards) or not used by any template."""
+        index = self.lists.get(list_name)
+        if index is None or not index.forms or not heard or k <= 0:
+            return []
+        # forms are compared without spaces ("livingroom"), as the slot search compares them
+        best = similarity_matrix(["".join(p.split()) for p in heard], index.forms, index.form_keys).max(axis=0)
+        out: List[CloseValue] = []
+        values: set = set()
+        for f in np.argsort(-best, kind="stable").tolist():
+            if len(out) >= k:
+                break
+            if distinct:
+                if index.form_value[f] in values:
+                    continue
+                values.add(index.form_value[f])
+            out.append(CloseValue(index.form_value[f], index.form_text[f], float(best[f])))
+        return out
 
     def align_all(self, tokens: List[str], floor: float = 0.0) -> List[Tuple[float, Alignment]]:
         """Best alignment per intent, best first, for intents scoring at least `floor` that could matter."""

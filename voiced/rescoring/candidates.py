@@ -3,7 +3,7 @@
 Starts from the matcher's own candidates (the best parses of the best few intents, each with
 the closest slot values in the span it aligned) and adds, for every slot whose span was not
 an exact hit, the list values that are closest to the heard words by spelling or by sound
-(voiced.grammar.similarity: rapidfuzz ratio of the words and of a crude phonetic key), with
+(Matcher.closest_values: rapidfuzz ratio of the words and of a crude phonetic key), with
 no similarity floor: a value the recogniser turned into an unrelated word is exactly the case
 the matcher cannot recover, so its floor must not apply here.
 
@@ -16,11 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from voiced.grammar.matcher import SlotMatch
 from voiced.grammar.normalize import remove_skip_words, tokenize
-from voiced.grammar.similarity import similarity_matrix
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
 
@@ -52,22 +49,12 @@ class Reading:
         return self.intent, tuple(sorted((k, str(s.value)) for k, s in self.slots.items()))
 
 
-def slot_lists(matcher) -> Dict[Tuple[str, str], str]:
-    """(intent, slot name) -> list name, from the matcher's compiled template graphs."""
-    out: Dict[Tuple[str, str], str] = {}
-    for g in matcher.graphs:
-        for s in g.slot:
-            if s is not None:
-                out.setdefault((g.intent, s[1]), s[0])
-    return out
-
-
 def build_readings(matcher, text: str, limit: int, values_per_slot: int = 4, floor: float = 0.3,
                    lists: Optional[Dict[Tuple[str, str], str]] = None,
                    carriers: Optional[CarrierRenderer] = None) -> List[Reading]:
     """At most `limit` distinct sentences: the matcher's parses first, then the same readings
     said with the intent's other templates, then the closest other values of uncertain slots."""
-    lists = lists if lists is not None else slot_lists(matcher)
+    lists = lists if lists is not None else matcher.slot_lists()
     carriers = carriers if carriers is not None else CarrierRenderer(matcher.grammar)
     tokens = matcher.tokens(text)
     parses = matcher.candidates(text, limit=limit, floor=floor)
@@ -117,25 +104,17 @@ def _added_slot(matcher, r: Reading, tokens: List[str], lists: Dict[Tuple[str, s
         return []
     words = {name: m.raw or str(m.spoken or m.value) for name, m in r.slots.items()}
     fixed = {name: m.value for name, m in r.slots.items() if not m.raw}
-    grams = ["".join(tokens[i:j]) for i in free for j in range(i + 1, min(len(tokens), i + 3) + 1)
+    heard = [" ".join(tokens[i:j]) for i in free for j in range(i + 1, min(len(tokens), i + 3) + 1)
              if all(k in free for k in range(i, j))]
     out: List[Reading] = []
     for (intent, name), list_name in lists.items():
-        index = matcher.lists.get(list_name)
-        if intent != r.intent or name in r.slots or index is None or not index.forms:
+        if intent != r.intent or name in r.slots:
             continue
-        best = similarity_matrix(grams, index.forms, index.form_keys).max(axis=0)
-        seen_values: set = set()
-        for f in np.argsort(-best, kind="stable").tolist():
-            if len(seen_values) >= keep:
-                break
-            if index.form_value[f] in seen_values:
-                continue
-            seen_values.add(index.form_value[f])
-            said = {**words, name: index.form_text[f]}
+        for close in matcher.closest_values(list_name, heard, keep, distinct=True):
+            said = {**words, name: close.spoken}
             for sentence, template in carriers.alternatives(intent, said, fixed, tokens, 1):
                 slots = dict(r.slots)
-                slots[name] = SlotMatch(index.form_value[f], index.form_text[f], float(best[f]))
+                slots[name] = SlotMatch(close.value, close.spoken, close.similarity)
                 out.append(Reading(intent, slots, sentence, r.text_confidence, template, "slot", dict(r.spans)))
     out.sort(key=lambda x: -min(s.confidence for s in x.slots.values()))
     return out
@@ -146,21 +125,18 @@ def _slot_alternatives(matcher, c, tokens: List[str], lists: Dict[Tuple[str, str
     """Readings of candidate `c` with one uncertain slot replaced by its closest other values."""
     out: List[Reading] = []
     for name, match in c.slots.items():
-        index = matcher.lists.get(lists.get((c.intent, name), ""))
         span = c.spans.get(name)
-        if index is None or not index.forms or span is None or match.confidence >= 1.0 or not match.raw:
-            continue  # numbers, wildcards and exact hits have nothing better to offer
-        heard = "".join(tokens[span[0]:span[1]])
-        sims = similarity_matrix([heard], index.forms, index.form_keys)[0]
-        for f in np.argsort(-sims, kind="stable")[: keep + 1].tolist():
-            spoken = index.form_text[f]
-            if spoken == match.raw:
+        if span is None or match.confidence >= 1.0 or not match.raw:
+            continue  # exact hits have nothing better to offer (numbers and wildcards list no forms)
+        heard = " ".join(tokens[span[0]:span[1]])
+        for close in matcher.closest_values(lists.get((c.intent, name), ""), [heard], keep + 1):
+            if close.spoken == match.raw:
                 continue
-            sentence = _replace_words(c.sentence, match.raw, spoken)
+            sentence = _replace_words(c.sentence, match.raw, close.spoken)
             if sentence is None:
                 continue
             slots = dict(c.slots)
-            slots[name] = type(match)(index.form_value[f], spoken, float(sims[f]))
+            slots[name] = type(match)(close.value, close.spoken, close.similarity)
             out.append(Reading(c.intent, slots, sentence, c.confidence, c.template, "slot", dict(c.spans)))
     out.sort(key=lambda r: -min(s.confidence for s in r.slots.values()))
     return out

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 import numpy as np
 
 from voiced.grammar.matcher import FUZZY, RESCORING, MatchResult
-from voiced.rescoring.candidates import Reading, Restyler, build_readings, neighbour_readings, slot_lists
+from voiced.rescoring.candidates import Reading, Restyler, build_readings, neighbour_readings
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
 from voiced.rescoring.scorer import Pruning, SequenceScore, SequenceScorer, transcript_score
@@ -101,7 +101,7 @@ class Rescorer:
         self.tokenizer = transcriber.tokenizer
         self.scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer, int8=config.int8_step)
         self._prune = Pruning(config.prune_after, config.prune_gap) if config.prune_after > 0 else None
-        self._lists = slot_lists(matcher)
+        self._lists = matcher.slot_lists()
         self._carriers = CarrierRenderer(matcher.grammar)
         self._index = (SentenceIndex(matcher.grammar, config.max_index_sentences)
                        if config.neighbours > 0 and config.mode != "off" else None)
