@@ -275,6 +275,8 @@ def _rule_chain(n: int, body: str) -> str:
      "value '!' has no words the recogniser can write", "English letters"),
     ("lists: {c: {values: []}}\n" + _one_sentence("x {c}"), 1, "lists.c.values", "empty list of values",
      "at least one value"),
+    ("lists: {n: {range: {from: 0, to: 1" + "0" * 400 + "}}}\n" + _one_sentence("{n}"), 1, "lists.n.range",
+     "range bounds must be finite numbers of at most 1e+12", "plain numbers"),
     (_rule_chain(40, "({next})"), 46, None, "nests brackets and rules 81 levels deep (at most 32)", "fewer nested"),
     (_rule_chain(3000, "{next}"), 3006, None, "nests brackets and rules 3001 levels deep", "fewer nested"),
     (_rule_chain(24, "{next} {next}"), 30, None, "has 50331648 words and groups once its rules are inlined",

@@ -23,15 +23,8 @@ from voiced.grammar.model import (
     Template,
 )
 from voiced.grammar.normalize import tokenize
-from voiced.grammar.template import (
-    Alt,
-    RuleRef,
-    Seq,
-    SlotRef,
-    TemplateError,
-    Words,
-    parse_template,
-)
+from voiced.grammar.template import Seq, TemplateError, parse_template
+from voiced.grammar.walk import expand, references
 
 TOP_KEYS = ("language", "intents", "lists", "expansion_rules", "skip_words")
 INTENT_KEYS = ("data", "action")
@@ -41,6 +34,7 @@ RANGE_KEYS = ("from", "to", "step")
 VALUE_KEYS = ("in", "out")
 ACTION_KEYS = ("topic", "payload", "qos", "retain")
 MAX_SPOKEN_FORMS = 64  # a value's "in" template is expanded; more forms than this is a mistake
+MAX_RANGE_NUMBER = 1e12  # nobody says a bigger number in a command
 _MISSING = object()
 
 
@@ -277,26 +271,12 @@ def _template_forms(text: str, node: yaml.Node, col: Any, key: str) -> List[str]
     return [f for f in dict.fromkeys(" ".join(f.split()) for f in forms) if f]
 
 
-def _expand(node: Any, limit: int) -> Optional[List[str]]:
-    if isinstance(node, Words):
-        return [node.text]
-    if isinstance(node, (SlotRef, RuleRef)):
+def _expand(node: Seq, limit: int) -> Optional[List[str]]:
+    """The ways of saying a list value's template (at most `limit`); None when it uses slots or rules."""
+    slots, rules = references(node)
+    if slots or rules:
         return None
-    if isinstance(node, Alt):
-        out: List[str] = [""] if node.optional else []
-        for option in node.options:
-            sub = _expand(option, limit)
-            if sub is None:
-                return None
-            out.extend(sub)
-        return out[:limit]
-    forms = [""]
-    for item in node.items:
-        sub = _expand(item, limit)
-        if sub is None:
-            return None
-        forms = [f"{a} {b}" for a in forms for b in sub][:limit]
-    return forms
+    return [" ".join(str(piece) for piece in way) for way in expand(node, limit)]
 
 
 def _read_range(node: yaml.Node, col: Any, key: str) -> Optional[NumberRange]:
@@ -313,8 +293,10 @@ def _read_range(node: yaml.Node, col: Any, key: str) -> Optional[NumberRange]:
     start, stop, step = nums.get("from"), nums.get("to"), nums.get("step", 1)
     if start is None or stop is None or step is None:
         return None
-    if not all(math.isfinite(x) for x in (start, stop, step)):
-        col.add("range bounds must be finite numbers", node, key=key, hint="write plain numbers")
+    # abs() first: math.isfinite of an int beyond a float's range raises OverflowError
+    if not all(abs(x) <= MAX_RANGE_NUMBER for x in (start, stop, step)):
+        col.add(f"range bounds must be finite numbers of at most {MAX_RANGE_NUMBER:g}", node, key=key,
+                hint="write plain numbers")
         return None
     ok = True
     if step <= 0:
