@@ -12,7 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from voiced.grammar.model import Grammar, SlotList, Template
 from voiced.grammar.normalize import remove_skip_words, tokenize
-from voiced.grammar.template import Alt, Node, RuleRef, Seq, SlotRef, Words
+from voiced.grammar.template import Alt, RuleRef, Seq, SlotRef, Words
+from voiced.grammar.walk import Visitor
 
 JOIN, WORD, SLOT = 0, 1, 2
 WILDCARD_MAX_TOKENS = 8
@@ -71,6 +72,9 @@ class Vocabulary:
         return self.pair_ids[(a, b)]
 
 
+Groups = List[List[List[Union[int, str]]]]  # see TemplateGraph.groups
+
+
 class _Builder:
     def __init__(self, grammar: Grammar, vocab: Vocabulary, skip: Sequence[Tuple[str, ...]],
                  list_lengths: Dict[str, int]):
@@ -82,12 +86,12 @@ class _Builder:
     def build(self, intent: str, template: Template) -> TemplateGraph:
         g = TemplateGraph(intent, template)
         start = g.add(JOIN)
-        tails, length = self._node(g, template.tree, [start], ())
+        tails, length = _Paths(self, g).visit(template.tree, [start], ())
         end = g.add(JOIN)
         for t in tails:
             g.succ[t].append(end)
         g.max_len = length
-        g.groups = self._groups(template.tree, ())
+        g.groups = _Groups(self).visit(template.tree, ())
         for v, kind in enumerate(g.kinds):
             if kind == WORD and self.vocab.words[g.word[v]] not in MERGE_EXCLUDED:
                 for s in g.succ[v]:
@@ -95,70 +99,99 @@ class _Builder:
                         g.pairs[v].append((s, self.vocab.pair_id(g.word[v], g.word[s])))
         return g
 
-    def _node(self, g: TemplateGraph, node: Node, preds: List[int], rules: Tuple[str, ...]) -> Tuple[List[int], int]:
-        """Add `node` after `preds`; returns (tail nodes, longest length in tokens)."""
-        if isinstance(node, Words):
-            tails, length = preds, 0
-            for token in remove_skip_words(tokenize(node.text), self.skip):
-                v = g.add(WORD, word=self.vocab.word_id(token))
-                for p in tails:
-                    g.succ[p].append(v)
-                tails, length = [v], length + 1
-            return tails, length
-        if isinstance(node, SlotRef):
-            v = g.add(SLOT, slot=(node.list_name, node.slot_name))
-            for p in preds:
-                g.succ[p].append(v)
-            return [v], self.list_lengths.get(node.list_name, 1) + 1
-        if isinstance(node, RuleRef):
-            if node.name in rules or node.name not in self.grammar.rules:
-                return preds, 0  # the loader has already reported it
-            return self._node(g, self.grammar.rules[node.name], preds, rules + (node.name,))
-        if isinstance(node, Seq):
-            tails, length = preds, 0
-            for item in node.items:
-                tails, n = self._node(g, item, tails, rules)
-                length += n
-            return tails, length
+    def inlined(self, node: RuleRef, rules: Tuple[str, ...]) -> Optional[Seq]:
+        """The rule `node` names, or None when it is unknown or already being inlined (the
+        loader has already reported both)."""
+        if node.name in rules or node.name not in self.grammar.rules:
+            return None
+        return self.grammar.rules[node.name]
+
+    def word_ids(self, node: Words) -> List[int]:
+        return [self.vocab.word_id(t) for t in remove_skip_words(tokenize(node.text), self.skip)]
+
+
+class _Paths(Visitor[Tuple[List[int], int]]):
+    """Adds a node after `preds`; returns (tail nodes, longest length in tokens). `rules` are
+    the rules being inlined around it."""
+
+    def __init__(self, builder: _Builder, g: TemplateGraph):
+        self.builder = builder
+        self.g = g
+
+    def words(self, node: Words, preds: List[int], rules: Tuple[str, ...]) -> Tuple[List[int], int]:
+        tails, length = preds, 0
+        for word in self.builder.word_ids(node):
+            v = self.g.add(WORD, word=word)
+            for p in tails:
+                self.g.succ[p].append(v)
+            tails, length = [v], length + 1
+        return tails, length
+
+    def slot(self, node: SlotRef, preds: List[int], rules: Tuple[str, ...]) -> Tuple[List[int], int]:
+        v = self.g.add(SLOT, slot=(node.list_name, node.slot_name))
+        for p in preds:
+            self.g.succ[p].append(v)
+        return [v], self.builder.list_lengths.get(node.list_name, 1) + 1
+
+    def rule(self, node: RuleRef, preds: List[int], rules: Tuple[str, ...]) -> Tuple[List[int], int]:
+        rule = self.builder.inlined(node, rules)
+        return (preds, 0) if rule is None else self.visit(rule, preds, rules + (node.name,))
+
+    def seq(self, node: Seq, preds: List[int], rules: Tuple[str, ...]) -> Tuple[List[int], int]:
+        tails, length = preds, 0
+        for item in node.items:
+            tails, n = self.visit(item, tails, rules)
+            length += n
+        return tails, length
+
+    def alt(self, node: Alt, preds: List[int], rules: Tuple[str, ...]) -> Tuple[List[int], int]:
         out: List[int] = list(preds) if node.optional else []
         longest = 0
         for option in node.options:
-            tails, n = self._node(g, option, preds, rules)
+            tails, n = self.visit(option, preds, rules)
             out.extend(t for t in tails if t not in out)
             longest = max(longest, n)
         if len(out) > 1:
             # Branches meet in one join node, so the next part gets one incoming edge, not one per branch.
-            join = g.add(JOIN)
+            join = self.g.add(JOIN)
             for t in out:
-                g.succ[t].append(join)
+                self.g.succ[t].append(join)
             out = [join]
         return out, longest
 
-    def _groups(self, node: Node, rules: Tuple[str, ...]) -> List[List[List[Union[int, str]]]]:
-        """Choices every path makes: each group is a list of options, an option the words it must say.
 
-        The cheapest option of every group must be paid, so the sum over groups bounds the cost.
-        """
-        if isinstance(node, Words):
-            return [[self._words(node)]]
-        if isinstance(node, SlotRef):
-            return [[[node.list_name]]]
-        if isinstance(node, RuleRef):
-            if node.name in rules or node.name not in self.grammar.rules:
-                return []
-            return self._groups(self.grammar.rules[node.name], rules + (node.name,))
-        if isinstance(node, Seq):
-            return [group for item in node.items for group in self._groups(item, rules)]
-        if isinstance(node, Alt) and not node.optional:
-            return [[self._direct_words(option, rules) for option in node.options]]
-        return []
+class _Groups(Visitor[Groups]):
+    """Choices every path makes: each group is a list of options, an option the words it must
+    say (vocabulary ids) and the slot lists it must fill (names).
 
-    def _direct_words(self, node: Node, rules: Tuple[str, ...]) -> List[Union[int, str]]:
+    The cheapest option of every group must be paid, so the sum over groups bounds the cost.
+    """
+
+    def __init__(self, builder: _Builder):
+        self.builder = builder
+
+    def words(self, node: Words, rules: Tuple[str, ...]) -> Groups:
+        words: List[Union[int, str]] = list(self.builder.word_ids(node))
+        return [[words]]
+
+    def slot(self, node: SlotRef, rules: Tuple[str, ...]) -> Groups:
+        return [[[node.list_name]]]
+
+    def rule(self, node: RuleRef, rules: Tuple[str, ...]) -> Groups:
+        rule = self.builder.inlined(node, rules)
+        return [] if rule is None else self.visit(rule, rules + (node.name,))
+
+    def seq(self, node: Seq, rules: Tuple[str, ...]) -> Groups:
+        return [group for item in node.items for group in self.visit(item, rules)]
+
+    def alt(self, node: Alt, rules: Tuple[str, ...]) -> Groups:
+        if node.optional:
+            return []
+        return [[self._direct_words(option, rules) for option in node.options]]
+
+    def _direct_words(self, node: Seq, rules: Tuple[str, ...]) -> List[Union[int, str]]:
         """Words an option always says, ignoring its own nested choices."""
-        return [w for group in self._groups(node, rules) if len(group) == 1 for w in group[0]]
-
-    def _words(self, node: Words) -> List[Union[int, str]]:
-        return [self.vocab.word_id(t) for t in remove_skip_words(tokenize(node.text), self.skip)]
+        return [w for group in self.visit(node, rules) if len(group) == 1 for w in group[0]]
 
 
 def list_token_length(slot_list: SlotList) -> int:

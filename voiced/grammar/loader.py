@@ -18,7 +18,8 @@ from voiced import yamlfile
 from voiced.errors import GrammarError, Problem
 from voiced.grammar import schema
 from voiced.grammar.model import Grammar
-from voiced.grammar.template import MAX_NESTING, Alt, Node, RuleRef, Seq, Words, references
+from voiced.grammar.template import MAX_NESTING, Alt, Node, RuleRef, Seq, SlotRef, Words, references
+from voiced.grammar.walk import Visitor
 from voiced.paths import SHIPPED_GRAMMAR
 
 PathLike = Union[str, Path]
@@ -200,16 +201,33 @@ def _rule_order(rules: Dict[str, Seq]) -> List[str]:
 
 def _measure(node: Node, inlined: Dict[str, Tuple[int, int]]) -> Tuple[int, int]:
     """(size, depth) of a template with its rules inlined; recursion is bounded by MAX_NESTING."""
-    if isinstance(node, Words):
+    return _Measure(inlined).visit(node)
+
+
+class _Measure(Visitor[Tuple[int, int]]):
+    """(size, depth): words, slots and groups, and levels of groups and rules. `inlined` holds
+    each rule's own (size, depth), so rules are measured once, not once per use."""
+
+    def __init__(self, inlined: Dict[str, Tuple[int, int]]):
+        self.inlined = inlined
+
+    def words(self, node: Words) -> Tuple[int, int]:
         return max(1, len(node.text.split())), 0
-    if isinstance(node, RuleRef):
-        size, depth = inlined.get(node.name, (0, 0))
+
+    def slot(self, node: SlotRef) -> Tuple[int, int]:
+        return 1, 0
+
+    def rule(self, node: RuleRef) -> Tuple[int, int]:
+        size, depth = self.inlined.get(node.name, (0, 0))
         return size + 1, depth + 1
-    if isinstance(node, (Seq, Alt)):
-        parts = [_measure(child, inlined) for child in (node.items if isinstance(node, Seq) else node.options)]
-        size, depth = sum(p[0] for p in parts), max((p[1] for p in parts), default=0)
-        return (size, depth) if isinstance(node, Seq) else (size + 1, depth + 1)
-    return 1, 0  # a slot
+
+    def seq(self, node: Seq) -> Tuple[int, int]:
+        parts = [self.visit(item) for item in node.items]
+        return sum(p[0] for p in parts), max((p[1] for p in parts), default=0)
+
+    def alt(self, node: Alt) -> Tuple[int, int]:
+        parts = [self.visit(option) for option in node.options]
+        return sum(p[0] for p in parts) + 1, max((p[1] for p in parts), default=0) + 1
 
 
 def _short(text: str) -> str:

@@ -1,20 +1,46 @@
 """Sentences sampled from a grammar, with the intent and slot values they must match back to.
 
-Used by the property tests and by `voiced bench match`. Sampling walks one random path through
-a template (never enumerating them all) and speaks numbers as digits or words at random.
+Used by the property tests, `voiced bench match` and the synthetic evaluation sets. Sampling
+walks one random path through a template (never enumerating them all): one option of each
+alternative, each optional part with probability one half, a random value for each slot. How
+numbers are said is the one thing the users differ on (NumberVoice): the matcher is tested on
+numbers as recognisers write them, speech is synthesised from numbers as people say them.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple, TypeVar
 
 from voiced.grammar.model import Grammar, Value
 from voiced.grammar.normalize import normalize
 from voiced.grammar.numbers import to_words
-from voiced.grammar.template import Alt, Node, RuleRef, Seq, SlotRef, Words, references
+from voiced.grammar.template import Alt, Seq, SlotRef, Words
+from voiced.grammar.walk import Chooser, references, render
 
-WILDCARD_WORDS = ["apples", "milk", "bread", "paper towels", "coffee beans", "oat milk", "dish soap", "eggs"]
+# Spoken values for wildcard slots (e.g. shopping items): the value is the words. Not "flour":
+# the matcher repairs it to "four" and reads the number 4.
+WILDCARD_WORDS = ("milk", "eggs", "bread", "apples", "coffee beans", "paper towels", "orange juice",
+                  "bananas", "dish soap", "butter", "tomatoes", "rice", "olive oil", "cat food", "batteries",
+                  "toothpaste", "peanut butter", "yogurt", "oat milk", "sugar")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NumberVoice:
+    """How sampled numbers are said."""
+
+    forms: Tuple[str, ...] = ("digits", "words", "hyphenated")
+    """one drawn per number: "digits" 21, "words" twenty one, "hyphenated" twenty-one"""
+    round_share: float = 0.0
+    """share of numbers drawn from the round ones (multiples of 5) instead of the whole range (0-1)"""
+
+
+WRITTEN = NumberVoice()
+"""numbers as recognisers write them: every form, any value"""
+SPOKEN = NumberVoice(("words",), round_share=0.5)
+"""numbers as people say them, for speech synthesis: words, half of them round"""
 
 
 @dataclass
@@ -25,56 +51,100 @@ class Sample:
     template: str = ""
 
 
-def number_text(value: Any, rng: random.Random) -> str:
-    """A number as a recogniser might write it: "21", "twenty one" or "twenty-one"."""
-    style = rng.randrange(3)
-    if style == 0:
+class Draws:
+    """Uniform draws from a stdlib random.Random or a numpy Generator (the evaluation sets are
+    built with numpy). Each keeps the draws it always made, so a seed gives the same sentences."""
+
+    def __init__(self, rng: Any):
+        self.rng = rng
+        self.numpy = hasattr(rng, "integers")
+
+    def below(self, n: int) -> int:
+        """0 <= k < n; for random.Random the same draw as rng.choice makes."""
+        return int(self.rng.integers(n)) if self.numpy else self.rng.randrange(n)
+
+    def pick(self, items: Sequence[T]) -> T:
+        return items[self.below(len(items))]
+
+    def chance(self) -> float:
+        """0 <= x < 1"""
+        return float(self.rng.random())
+
+
+class Sampler:
+    """Random sentences of a grammar. `intents` are the intents with sentences, sorted (callers
+    split them into sets by position)."""
+
+    def __init__(self, grammar: Grammar, numbers: NumberVoice = WRITTEN):
+        self.grammar = grammar
+        self.numbers = numbers
+        # A random intent is drawn in grammar order, as it always was, so seeds keep their sentences.
+        self._drawn = [name for name, intent in grammar.intents.items() if intent.templates]
+        self.intents = sorted(self._drawn)
+
+    def sample(self, rng: Any, intent: Optional[str] = None) -> Sample:
+        """One sentence of `intent` (None: a random one); `rng` is a random.Random or a numpy Generator."""
+        draws = Draws(rng)
+        name = intent or draws.pick(self._drawn)
+        template = draws.pick(self.grammar.intents[name].templates)
+        chooser = _RandomPath(self, draws, dict(template.fixed_slots))
+        words = render(template.tree, chooser, rules=self.grammar.rules)
+        return Sample(" ".join(" ".join(words).split()), name, chooser.slots, template.text)
+
+    def slot_value(self, node: SlotRef, draws: Draws) -> Tuple[str, Value]:
+        """(spoken form, value) of a random value of the slot's list."""
+        lst = self.grammar.lists[node.list_name]
+        if lst.wildcard:
+            text = draws.pick(WILDCARD_WORDS)
+            return text, normalize(text)
+        if lst.range is not None:
+            values = lst.range.values()
+            if self.numbers.round_share and draws.chance() < self.numbers.round_share:
+                values = [v for v in values if float(v) % 5 == 0] or values
+            value = draws.pick(values)
+            form = draws.pick(self.numbers.forms) if len(self.numbers.forms) > 1 else self.numbers.forms[0]
+            return number_text(value, form), value
+        choice = draws.pick(lst.values)
+        return choice.spoken, choice.value
+
+
+def sample(grammar: Grammar, rng: random.Random, intent: Optional[str] = None) -> Sample:
+    """One random sentence of one random (or the given) intent, numbers as recognisers write them."""
+    return Sampler(grammar).sample(rng, intent)
+
+
+def number_text(value: Any, form: str) -> str:
+    """A number in one of NumberVoice's forms: "21", "twenty one" or "twenty-one"."""
+    if form == "digits":
         return str(value)
     words = to_words(value)
-    if style == 2 and " " in words and "point" not in words and "hundred" not in words:
+    if form == "hyphenated" and " " in words and "point" not in words and "hundred" not in words:
         words = words.replace(" ", "-", 1)
     return words
 
 
-def sample(grammar: Grammar, rng: random.Random, intent: Optional[str] = None) -> Sample:
-    """One random sentence of one random (or the given) intent."""
-    name = intent or rng.choice(grammar.intent_names())
-    chosen = grammar.intents[name]
-    template = rng.choice(chosen.templates)
-    slots: Dict[str, Value] = dict(template.fixed_slots)
-    words: List[str] = []
-    _walk(template.tree, grammar, rng, words, slots)
-    return Sample(" ".join(" ".join(words).split()), name, slots, template.text)
+class _RandomPath(Chooser):
+    """The choices of one sampled sentence; `slots` collects the values said."""
 
+    def __init__(self, sampler: Sampler, draws: Draws, slots: Dict[str, Value]):
+        self.sampler = sampler
+        self.draws = draws
+        self.slots = slots
 
-def _walk(node: Node, grammar: Grammar, rng: random.Random, out: List[str], slots: Dict[str, Value]) -> None:
-    if isinstance(node, Words):
-        out.append(node.text)
-    elif isinstance(node, Seq):
-        for item in node.items:
-            _walk(item, grammar, rng, out, slots)
-    elif isinstance(node, Alt):
-        if node.optional and rng.random() < 0.5:
-            return
+    def words(self, node: Words) -> Sequence[str]:
+        return (node.text,)
+
+    def slot(self, node: SlotRef) -> str:
+        text, value = self.sampler.slot_value(node, self.draws)
+        self.slots[node.slot_name] = value
+        return text
+
+    def option(self, node: Alt, depth: int) -> Optional[Seq]:
+        if node.optional and self.draws.chance() < 0.5:
+            return None
         # Saying the same slot twice is not a sentence anyone means: prefer options with new slots.
-        fresh = [o for o in node.options if not any(r.slot_name in slots for r in references(o)[0])]
-        _walk(rng.choice(fresh or list(node.options)), grammar, rng, out, slots)
-    elif isinstance(node, RuleRef):
-        _walk(grammar.rules[node.name], grammar, rng, out, slots)
-    elif isinstance(node, SlotRef):
-        lst = grammar.lists[node.list_name]
-        if lst.wildcard:
-            text = rng.choice(WILDCARD_WORDS)
-            slots[node.slot_name] = normalize(text)
-        elif lst.range is not None:
-            value = rng.choice(lst.range.values())
-            text = number_text(value, rng)
-            slots[node.slot_name] = value
-        else:
-            choice = rng.choice(lst.values)
-            text = choice.spoken
-            slots[node.slot_name] = choice.value
-        out.append(text)
+        fresh = [o for o in node.options if not any(r.slot_name in self.slots for r in references(o)[0])]
+        return self.draws.pick(fresh or list(node.options))
 
 
 # --- recognition-error simulation ---------------------------------------------------------

@@ -167,21 +167,8 @@ def _parse_ref(cur: _Cursor, open_ch: str, close_ch: str) -> Node:
 
 
 def references(node: Node) -> Tuple[List[SlotRef], List[RuleRef]]:
-    """Every slot and rule reference in a parsed template, in order."""
-    slots: List[SlotRef] = []
-    rules: List[RuleRef] = []
+    """Every slot and rule reference in a parsed template, in order (rules not inlined)."""
+    # The walk lives in voiced.grammar.walk, which imports the node types from here.
+    from voiced.grammar.walk import references as walk_references
 
-    def walk(n: Node) -> None:
-        if isinstance(n, SlotRef):
-            slots.append(n)
-        elif isinstance(n, RuleRef):
-            rules.append(n)
-        elif isinstance(n, Seq):
-            for item in n.items:
-                walk(item)
-        elif isinstance(n, Alt):
-            for option in n.options:
-                walk(option)
-
-    walk(node)
-    return slots, rules
+    return walk_references(node)
