@@ -48,6 +48,12 @@ def test_spoken_numbers_round_trip(n):
     assert tokenize(to_words(n).replace(" ", "-")) == [str(n)]
 
 
+def test_large_numbers_are_spelled_with_scales():
+    assert to_words(1_000_001) == "one million one"
+    assert to_words(2_000_000_005) == "two billion five"
+    assert to_words(1_000_000_000_000) == "one thousand billion"
+
+
 @given(st.integers(min_value=0, max_value=999), st.integers(min_value=1, max_value=9))
 def test_decimal_round_trip(whole, tenth):
     value = whole + tenth / 10

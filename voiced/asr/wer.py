@@ -12,24 +12,7 @@ from typing import Iterable, List, Sequence, Tuple
 
 from rapidfuzz.distance import Levenshtein
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_SCALES = ((1_000_000_000, "billion"), (1_000_000, "million"), (1000, "thousand"), (100, "hundred"))
-
-
-def number_words(n: int) -> str:
-    """Spell a non-negative integer: 310 -> "three hundred ten"."""
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + (f" {_ONES[ones]}" if ones else "")
-    for value, name in _SCALES:
-        if n >= value:
-            high, rest = divmod(n, value)
-            return f"{number_words(high)} {name}" + (f" {number_words(rest)}" if rest else "")
-    raise AssertionError("unreachable")
+from voiced.grammar.numbers import to_words as number_words
 
 
 def normalize(text: str) -> str:

@@ -128,5 +128,8 @@ def to_words(value: Number) -> str:
     if n < 1000000:
         thousands, rest = divmod(n, 1000)
         return to_words(thousands) + " thousand" + (" " + to_words(rest) if rest else "")
-    millions, rest = divmod(n, 1000000)
-    return to_words(millions) + " million" + (" " + to_words(rest) if rest else "")
+    if n < 1000000000:
+        millions, rest = divmod(n, 1000000)
+        return to_words(millions) + " million" + (" " + to_words(rest) if rest else "")
+    billions, rest = divmod(n, 1000000000)
+    return to_words(billions) + " billion" + (" " + to_words(rest) if rest else "")
