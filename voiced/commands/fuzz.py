@@ -18,8 +18,9 @@ import time
 import traceback
 import warnings
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +46,42 @@ def register_bench(bench_subparsers) -> None:
     p.set_defaults(func=bench_command)
 
 
+@dataclass
+class _Tally:
+    outcomes: Dict[str, Counter]
+    crashes: Counter = field(default_factory=Counter)
+    first: Dict[str, Tuple[int, str]] = field(default_factory=dict)  # cause -> (input number, kind)
+    done: int = 0
+
+
 def bench_command(args: argparse.Namespace) -> int:
-    from voiced.fuzzing import KINDS, Inputs, outcome
+    from voiced.fuzzing import KINDS
 
     kinds = list(KINDS) if args.kind == "all" else [args.kind]
-    inputs = Inputs()
-    outcomes: Dict[str, Counter] = {k: Counter() for k in kinds}
-    crashes: Counter = Counter()
-    first: Dict[str, Tuple[int, str]] = {}
+    tally = _Tally({k: Counter() for k in kinds})
     start = time.perf_counter()
     quiet = contextlib.ExitStack()
     if not args.verbose:  # readers warn about odd inputs (NaN samples, overflowing casts): every input is odd
         logging.disable(logging.WARNING)
         quiet.enter_context(warnings.catch_warnings())
         warnings.simplefilter("ignore")
-    with quiet, tempfile.TemporaryDirectory(prefix="voiced-fuzz-") as tmp:
+    try:
+        with quiet:
+            _run(args, kinds, tally)
+    except KeyboardInterrupt:
+        print(f"interrupted after {tally.done} inputs", flush=True)
+    finally:
+        logging.disable(logging.NOTSET)
+    for line in _report(args, tally, time.perf_counter() - start):
+        print(line, flush=True)
+    return 0
+
+
+def _run(args: argparse.Namespace, kinds: List[str], tally: _Tally) -> None:
+    from voiced.fuzzing import Inputs, outcome
+
+    inputs = Inputs()
+    with tempfile.TemporaryDirectory(prefix="voiced-fuzz-") as tmp:
         scratch = Path(tmp) / "input.wav"
         for i in range(args.count):
             kind = kinds[i % len(kinds)]
@@ -69,31 +91,26 @@ def bench_command(args: argparse.Namespace) -> int:
                     result, exc = outcome(kind, data, scratch)
             except InputTimeout as late:  # expired after the reader returned, before the timer was stopped
                 result, exc = "crash", late
-            outcomes[kind][result] += 1
+            tally.outcomes[kind][result] += 1
+            tally.done += 1
             if exc is not None:
                 cause = _cause(exc)
-                crashes[cause] += 1
-                if cause not in first:
-                    first[cause] = (i, kind)
-                    _save(args.save, len(first), kind, data)
+                tally.crashes[cause] += 1
+                if cause not in tally.first:
+                    tally.first[cause] = (i, kind)
+                    _save(args.save, len(tally.first), kind, data)
                     log.info("input %d (%s): %s", i, kind, cause)
-    elapsed = time.perf_counter() - start
-    logging.disable(logging.NOTSET)
-    for line in _report(args, outcomes, crashes, first, elapsed):
-        print(line, flush=True)
-    return 0
 
 
-def _report(args: argparse.Namespace, outcomes: Dict[str, Counter], crashes: Counter,
-            first: Dict[str, Tuple[int, str]], elapsed: float) -> Iterator[str]:
-    yield (f"fuzz: {args.count} inputs (kind {args.kind}, seed {args.seed}) in {elapsed:.1f} s: "
-           f"{args.count / max(elapsed, 1e-9):.1f} inputs/s")
-    for kind, counts in outcomes.items():
+def _report(args: argparse.Namespace, tally: _Tally, elapsed: float) -> Iterator[str]:
+    yield (f"fuzz: {tally.done} inputs (kind {args.kind}, seed {args.seed}) in {elapsed:.1f} s: "
+           f"{tally.done / max(elapsed, 1e-9):.1f} inputs/s")
+    for kind, counts in tally.outcomes.items():
         parts = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()) if name != "crash")
         yield f"  {kind:8} {sum(counts.values()):7} inputs: {parts or 'none'}, {counts['crash']} crashes"
-    yield f"crashes: {sum(crashes.values())}"
-    for cause, n in crashes.most_common():
-        index, kind = first[cause]
+    yield f"crashes: {sum(tally.crashes.values())}"
+    for cause, n in tally.crashes.most_common():
+        index, kind = tally.first[cause]
         yield f"  {n:7}  {cause}  (first: {kind} input {index})"
 
 
