@@ -56,7 +56,9 @@ def bench_command(args: argparse.Namespace) -> int:
     out: Dict[str, Any] = {**setup.meta(), "dirs": [str(d) for d in args.dirs], "files": run.files,
                            "hours": round(run.hours, 6), "wall_s": round(run.wall_s, 1),
                            "speed": round(run.audio_s / run.wall_s, 1) if run.wall_s else None,
-                           "utterances": run.utterances, "false_accepts": len(run.rows),
+                           "utterances": run.utterances,
+                           "compute_s": {k: round(v, 1) for k, v in sorted(run.compute_s.items())},
+                           "false_accepts": len(run.rows),
                            "per_hour": run.per_hour, "false_accept_list": run.rows}
     if labelled:
         out.update(_commands(setup.pipeline, labelled, labels))
@@ -107,7 +109,7 @@ def _text(out: Dict[str, Any], title: str, limit: int) -> str:
     per_hour = "n/a" if out["per_hour"] is None else f"{out['per_hour']:.2f}"
     lines = [title,
              f"audio                 {out['hours']:.3f} h in {out['wall_s']:.0f} s ({out['speed']}x real time), "
-             f"{out['utterances']} utterances",
+             f"{out['utterances']} utterances; compute " + ", ".join(f"{k} {v:.0f} s" for k, v in out["compute_s"].items()),
              f"false accepts         {out['false_accepts']} ({per_hour} per hour)"]
     for row in out["false_accept_list"][:limit]:
         lines.append(f"  {Path(row['file']).name} {row['start_s']:.1f}-{row['end_s']:.1f} s: heard {row['text']!r} -> "

@@ -1,4 +1,4 @@
-"""`voiced eval DIR --labels FILE`: accuracy on a labelled set, per clip or as one continuous stream (--stream); `voiced eval-set`: synthetic sets."""
+"""`voiced eval DIR --labels FILE`: accuracy per clip or as one continuous stream; `voiced eval-set`: synthetic sets."""
 from __future__ import annotations
 
 import argparse

@@ -35,6 +35,8 @@ class NegativeRun:
     files: int = 0
     utterances: int = 0
     rows: List[Dict[str, Any]] = field(default_factory=list)
+    compute_s: Dict[str, float] = field(default_factory=dict)
+    """seconds spent per stage over all utterances (asr, match, rescore): where the wall time went"""
 
     @property
     def hours(self) -> float:
@@ -85,6 +87,9 @@ def play_negatives(pipeline: Any, paths: Sequence[Path],
         run.files += 1
         run.utterances += len(results)
         for r in results:
+            for part, ms in r.latency_parts.items():
+                if part != "total":
+                    run.compute_s[part] = run.compute_s.get(part, 0.0) + ms / 1000.0
             if r.recognized:
                 run.rows.append(false_accept_row(r, None, file=str(path)))
                 log.info("false accept in %s at %.1f s: %r -> %s", path.name, r.start_s, r.text, r.intent)
