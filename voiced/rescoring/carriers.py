@@ -8,12 +8,13 @@ keys) with the transcript is taken, optional parts only when they share any.
 """
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, List, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from voiced.grammar.model import Grammar, Template
 from voiced.grammar.normalize import tokenize
 from voiced.grammar.similarity import phonetic
-from voiced.grammar.template import Alt, Node, RuleRef, Seq, SlotRef, Words, references
+from voiced.grammar.template import Alt, Seq, SlotRef, Words
+from voiced.grammar.walk import Chooser, references, render
 
 MAX_RULE_DEPTH = 8  # rules may reference rules; the loader rejects cycles, this is a backstop
 
@@ -45,42 +46,46 @@ class CarrierRenderer:
                 continue
             if any(fixed.get(name) != value for name, value in template.fixed_slots.items()):
                 continue
-            words: List[str] = []
-            self._render(template.tree, slot_words, keys, words, set(), 0)
+            words = render(template.tree, _Steered(self.grammar, slot_words, keys), rules=self.grammar.rules,
+                           max_depth=MAX_RULE_DEPTH)
             sentence = " ".join(" ".join(words).split())
             out.append((len(_keys(sentence.split()) & keys), sentence, template.text))
         out.sort(key=lambda t: -t[0])
         return [(s, t) for _, s, t in out[:limit]]
 
-    def _render(self, node: Node, slots: Dict[str, str], keys: Set[str], out: List[str], used: Set[str],
-                depth: int) -> None:
-        if isinstance(node, Words):
-            out.extend(tokenize(node.text))
-        elif isinstance(node, Seq):
-            for item in node.items:
-                self._render(item, slots, keys, out, used, depth)
-        elif isinstance(node, RuleRef):
-            if depth < MAX_RULE_DEPTH and node.name in self.grammar.rules:
-                self._render(self.grammar.rules[node.name], slots, keys, out, used, depth + 1)
-        elif isinstance(node, SlotRef):
-            out.append(slots.get(node.slot_name, ""))
-            used.add(node.slot_name)
-        elif isinstance(node, Alt):
-            scored = [(self._option_score(o, slots, keys, used, depth), k) for k, o in enumerate(node.options)]
-            best, k = max(scored, key=lambda s: (s[0], -s[1]))
-            if node.optional and best <= 0:
-                return
-            self._render(node.options[k], slots, keys, out, used, depth)
 
-    def _option_score(self, option: Seq, slots: Dict[str, str], keys: Set[str], used: Set[str],
-                      depth: int) -> int:
+class _Steered(Chooser):
+    """Takes at each choice the option sharing most words with the transcript (`keys`), and
+    says `slots` ({slot: words})."""
+
+    def __init__(self, grammar: Grammar, slots: Dict[str, str], keys: Set[str]):
+        self.grammar = grammar
+        self.slots = slots
+        self.keys = keys
+        self.used: Set[str] = set()
+
+    def words(self, node: Words) -> Sequence[str]:
+        return tokenize(node.text)
+
+    def slot(self, node: SlotRef) -> str:
+        self.used.add(node.slot_name)
+        return self.slots.get(node.slot_name, "")
+
+    def option(self, node: Alt, depth: int) -> Optional[Seq]:
+        scored = [(self._option_score(o, depth), k) for k, o in enumerate(node.options)]
+        best, k = max(scored, key=lambda s: (s[0], -s[1]))
+        if node.optional and best <= 0:
+            return None
+        return node.options[k]
+
+    def _option_score(self, option: Seq, depth: int) -> int:
         """Slots still to say weigh most (a template must say each once), then words heard."""
         refs, _ = references(option)
-        needed = sum(1 for r in refs if r.slot_name in slots and r.slot_name not in used)
-        repeated = sum(1 for r in refs if r.slot_name in used)
-        words: List[str] = []
-        self._render(option, {}, set(), words, set(), depth)
-        return 100 * needed - 100 * repeated + len(_keys(words) & keys)
+        needed = sum(1 for r in refs if r.slot_name in self.slots and r.slot_name not in self.used)
+        repeated = sum(1 for r in refs if r.slot_name in self.used)
+        words = render(option, _Steered(self.grammar, {}, set()), rules=self.grammar.rules,
+                       max_depth=MAX_RULE_DEPTH, depth=depth)
+        return 100 * needed - 100 * repeated + len(_keys(words) & self.keys)
 
 
 def _keys(words: List[str]) -> Set[str]:

@@ -37,7 +37,8 @@ from voiced.grammar.model import Grammar, ListValue, Template
 from voiced.grammar.normalize import tokenize
 from voiced.grammar.numbers import parse_number
 from voiced.grammar.similarity import phonetic
-from voiced.grammar.template import Alt, Node, RuleRef, SlotRef, Words
+from voiced.grammar.template import SlotRef
+from voiced.grammar.walk import count, expand
 from voiced.rescoring.carriers import MAX_RULE_DEPTH
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,8 @@ class SentenceIndex:
                 if (name, number) in left_out:
                     continue
                 fixed = tuple(sorted(template.fixed_slots.items()))
-                for items in self._expand(template.tree, 0):
+                for items in expand(template.tree, MAX_EXPANSIONS, rules=self.grammar.rules,
+                                    max_depth=MAX_RULE_DEPTH, words=tokenize, distinct=True):
                     slots = [i for i in items if isinstance(i, SlotRef)]
                     lists = [self.grammar.lists.get(s.list_name) for s in slots]
                     if any(lst is None or lst.wildcard for lst in lists):
@@ -168,25 +170,6 @@ class SentenceIndex:
                     choices = tuple((_NUMBER_FORM,) if lst.range is not None else tuple(lst.values)
                                     for lst in lists)
                     yield Expansion(name, template.text, items, fixed, choices)
-
-    def _expand(self, node: Node, depth: int) -> List[Tuple[Item, ...]]:
-        if isinstance(node, Words):
-            return [tuple(tokenize(node.text))]
-        if isinstance(node, SlotRef):
-            return [(node,)]
-        if isinstance(node, RuleRef):
-            rule = self.grammar.rules.get(node.name)
-            return self._expand(rule, depth + 1) if rule is not None and depth < MAX_RULE_DEPTH else [()]
-        if isinstance(node, Alt):
-            out: List[Tuple[Item, ...]] = [()] if node.optional else []
-            for option in node.options:
-                out.extend(self._expand(option, depth))
-            return list(dict.fromkeys(out))[:MAX_EXPANSIONS]
-        out = [()]
-        for item in node.items:  # Seq
-            parts = self._expand(item, depth)
-            out = [a + b for a in out for b in parts][:MAX_EXPANSIONS]
-        return out
 
 
 def sound_key(words: Sequence[str]) -> str:
@@ -265,31 +248,15 @@ def count_sentences(grammar: Grammar, template: Template) -> int:
     the choices along each way of saying it, summed over the alternatives. A number range counts
     as one form, a free-text slot takes its way out of the index. An upper bound: wordings that
     come out the same, and ways beyond MAX_EXPANSIONS, are counted too."""
-    return _count(grammar, template.tree, 0, {})
+    return count(template.tree, lambda slot: _forms(grammar, slot), rules=grammar.rules, max_depth=MAX_RULE_DEPTH)
 
 
-def _count(grammar: Grammar, node: Node, depth: int, rules: Dict[Tuple[str, int], int]) -> int:
-    if isinstance(node, Words):
-        return 1
-    if isinstance(node, SlotRef):
-        lst = grammar.lists.get(node.list_name)
-        if lst is None or lst.wildcard:
-            return 0
-        return 1 if lst.range is not None else len(lst.values)
-    if isinstance(node, RuleRef):
-        rule = grammar.rules.get(node.name)
-        if rule is None or depth >= MAX_RULE_DEPTH:
-            return 1  # as _expand: an empty way
-        key = (node.name, depth)
-        if key not in rules:
-            rules[key] = _count(grammar, rule, depth + 1, rules)
-        return rules[key]
-    if isinstance(node, Alt):
-        return int(node.optional) + sum(_count(grammar, option, depth, rules) for option in node.options)
-    total = 1
-    for item in node.items:  # Seq
-        total *= _count(grammar, item, depth, rules)
-    return total
+def _forms(grammar: Grammar, slot: SlotRef) -> int:
+    """Spoken forms the index holds for a slot: a number range is one, free text none."""
+    lst = grammar.lists.get(slot.list_name)
+    if lst is None or lst.wildcard:
+        return 0
+    return 1 if lst.range is not None else len(lst.values)
 
 
 def _size(sentences: int) -> str:
