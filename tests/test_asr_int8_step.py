@@ -80,29 +80,28 @@ def test_a_graph_without_a_cache_branch_is_left_alone():
 
 @pytest.fixture(scope="module")
 def scorers(kitchen_green):
-    from voiced.rescoring.scorer import SequenceScorer
-
-    from voiced.asr.decoder import _Graph
+    from voiced.asr.decoder import DecoderGraph
     from voiced.asr.graphs.ort_format import as_onnx
+    from voiced.asr.scoring import SequenceScorer
+    from voiced.asr.scoring.steps import Batched
 
     transcriber, states = kitchen_green
-    float_scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer)
-    int8_scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer, int8=True)
-    # the 8-bit step itself, as scoring uses it where the token-tree step cannot run
-    path = transcriber.decoder._files.decoder
-    int8_scorer._later = _Graph(ort.InferenceSession(int8_cached_step(as_onnx(path))), path)
-    int8_scorer._later.normalized = True
+    decoder = transcriber.decoder
+    float_scorer = transcriber.scorer()
+    # the 8-bit step itself, as scoring runs it where the token-tree step cannot run
+    path = decoder.files.decoder
+    step = DecoderGraph(ort.InferenceSession(int8_cached_step(as_onnx(path))), path, normalized=True)
+    int8_scorer = SequenceScorer(Batched(decoder, step, share_cross=True), transcriber.tokenizer.end_ids())
     sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES]
-    return float_scorer, int8_scorer, states, sequences
+    return transcriber, float_scorer, int8_scorer, states, sequences
 
 
 def test_base_en_scores_with_8_bit_products_like_float(scorers):
-    float_scorer, int8_scorer, states, sequences = scorers
-    assert int8_scorer.int8 and not float_scorer.int8
-    # built once per decoder: a grammar reload's new rescorer reuses the session
-    decoder = float_scorer._decoder
-    assert decoder.int8_step() is decoder.int8_step() is not None
-    assert not int8_scorer._later.tree
+    transcriber, float_scorer, int8_scorer, states, sequences = scorers
+    assert "8-bit" in int8_scorer.description and "8-bit" not in float_scorer.description
+    # built once per recogniser: a grammar reload's new rescorer reuses the session
+    assert transcriber.scorer(int8=True).steps is transcriber.scorer(int8=True).steps
+    assert "8-bit" in transcriber.scorer(int8=True).description
     reference = float_scorer.score(states, sequences)
     scores = int8_scorer.score(states, sequences)
     single = [int8_scorer.score(states, [s])[0] for s in sequences]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from voiced.asr.decoder import log_sum_exp
-from voiced.rescoring.logprobs import Rows
+from voiced.asr.scoring.rows import Rows
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:

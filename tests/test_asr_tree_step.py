@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voiced.rescoring.token_tree import TokenTree
+from voiced.asr.scoring.token_tree import TokenTree
 
 SENTENCES = ["Set kitchen lights to green", "Set kitchen lights to red", "Set the kitchen lights to green",
              "Turn on the kitchen light please", "Kitchen lights on", "What's the weather like in New York"]
@@ -34,7 +34,7 @@ def steps(kitchen_green):
     from voiced.asr.graphs.tree_step import tree_step
 
     transcriber, _ = kitchen_green
-    model = int8_cached_step(as_onnx(transcriber.decoder._files.decoder))
+    model = int8_cached_step(as_onnx(transcriber.decoder.files.decoder))
     tree = tree_step(model, 8, 52)
     assert tree is not None
     return model, ort.InferenceSession(model), ort.InferenceSession(tree)
@@ -61,15 +61,16 @@ def test_a_graph_not_laid_out_as_the_export_gives_none():
 
 
 def test_base_en_scores_a_tree_as_one_batch_and_one_by_one(kitchen_green):
-    from voiced.rescoring.scorer import Pruning, SequenceScorer
+    from voiced.asr.scoring import Pruning
+    from voiced.asr.scoring.steps import Tree
 
     transcriber, states = kitchen_green
-    scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer, int8=True)
-    assert scorer._later.tree
+    scorer = transcriber.scorer(int8=True, prune=Pruning())  # the tree step does not prune
+    assert isinstance(scorer.steps, Tree)
     sequences = [transcriber.tokenizer.encode(s) for s in SENTENCES]
-    tree = scorer.score(states, sequences, Pruning())  # the tree step does not prune
+    tree = scorer.score(states, sequences)
     single = [scorer.score(states, [s])[0] for s in sequences]
-    reference = SequenceScorer(transcriber.decoder, transcriber.tokenizer).score(states, sequences)
+    reference = transcriber.scorer().score(states, sequences)
     for a, b, c in zip(tree, single, reference):
         assert a.count == b.count == c.count
         assert np.isfinite(a.total)
@@ -77,3 +78,13 @@ def test_base_en_scores_a_tree_as_one_batch_and_one_by_one(kitchen_green):
         assert a.total == pytest.approx(b.total, abs=0.6)
         assert a.total == pytest.approx(c.total, abs=0.5)  # 8-bit against float products
     assert np.argmax([s.total for s in tree]) == np.argmax([s.total for s in reference]) == 0
+
+
+def test_a_sentence_longer_than_the_tree_is_a_scoring_error(kitchen_green):
+    from voiced.asr.graphs.tree_step import MAX_POSITIONS
+    from voiced.asr.scoring import ScoringError
+
+    transcriber, states = kitchen_green
+    scorer = transcriber.scorer(int8=True)
+    with pytest.raises(ScoringError, match="longer than the token tree"):
+        scorer.score(states, [[5] * MAX_POSITIONS, [5, 6]])

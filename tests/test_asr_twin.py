@@ -106,7 +106,7 @@ def test_v2_cache_mapping_from_graph_names(twin):
     assert dec.first is not dec.later
     mapping = map_cache(dec.first.outputs, dec.later.past, "twin")
     assert all(mapping[p] == p.replace("past_", "present_", 1) for p in dec.later.past)
-    assert sorted(dec._fixed) == sorted(p for p in dec.later.past if "cross" in p)
+    assert sorted(dec.cross_attention_inputs()) == sorted(p for p in dec.later.past if "cross" in p)
     assert map_cache(["logits", "present.0.key"], ["present.0.key_orig"], "x") == {"present.0.key_orig": "present.0.key"}
 
 

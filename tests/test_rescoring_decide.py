@@ -136,3 +136,21 @@ def test_the_neighbours_are_searched_only_when_no_matcher_reading_fits(stack, sp
     assert "sentence" in {r.source for r in full.readings}
     assert "sentence" not in {r.source for r in short.readings}
     assert short.readings[short.ranked()[0]].key == full.readings[full.ranked()[0]].key
+
+
+def test_a_scoring_failure_leaves_that_utterance_to_the_matcher(stack, speech_dir, caplog):
+    import logging
+
+    import numpy as np
+
+    transcriber, matcher, rescorer = stack
+    transcript = transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav"))
+    transcript = replace(transcript, text="Set kitchen lights to grain.")
+    match = matcher.match(transcript.text)
+    with caplog.at_level(logging.WARNING, logger="voiced.rescoring"):
+        failed = rescorer.decide(match, transcript, np.zeros((1, 5, 7), dtype=np.float32))  # not the model's width
+    assert failed.decided_by == "fuzzy"
+    assert (failed.recognized, failed.intent, failed.slots) == (match.recognized, match.intent, match.slots)
+    assert len([r for r in caplog.records if "no rescoring for this utterance" in r.getMessage()]) == 1
+    # nothing was switched off: the next utterance is rescored as usual
+    assert rescorer.decide(match, transcript, transcriber.encoder_states()).decided_by == "rescoring"

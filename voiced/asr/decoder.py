@@ -14,22 +14,19 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from voiced.asr.models import ModelFiles
-from voiced.asr.sessions import SessionSettings, create_session, make_session_options, session_from_bytes
+from voiced.asr.graphs.names import BRANCH, INPUT_IDS, STATES, TREE_INPUTS
 from voiced.asr.graphs.shared_weights import SharedWeights
+from voiced.asr.models import ModelFiles
+from voiced.asr.sessions import SessionSettings, create_session, make_session_options
 from voiced.asr.tokenizer import BOS_ID, EOS_ID
 from voiced.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-_STATES = "encoder_hidden_states"
-_BRANCH = "use_cache_branch"
-_TREE_INPUTS = ("position_ids", "attention_bias")
 _DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 _CROSS_MARKERS = (".encoder.", "_encoder_", "encoder_key", "encoder_value", "cross")
 
@@ -97,21 +94,21 @@ def _is_cross(name: str) -> bool:
     return any(marker in name for marker in _CROSS_MARKERS)
 
 
-class _Graph:
+class DecoderGraph:
     """One decoder session and the roles of its inputs."""
 
-    def __init__(self, session, path):
+    def __init__(self, session, path, normalized: bool = False):
         self.session = session
         self.inputs = {i.name: i for i in session.get_inputs()}
         self.outputs = [o.name for o in session.get_outputs()]
-        ids = [n for n in self.inputs if n.endswith("input_ids")]
+        ids = [n for n in self.inputs if n.endswith(INPUT_IDS)]
         if not ids or not self.outputs:
             raise ModelError(f"{path}: not a Moonshine decoder (inputs: {', '.join(self.inputs)})")
         self.ids = ids[0]
-        self.past = [n for n in self.inputs if n not in (self.ids, _STATES, _BRANCH) + _TREE_INPUTS]
-        self.normalized = False
+        self.past = [n for n in self.inputs if n not in (self.ids, STATES, BRANCH) + TREE_INPUTS]
+        self.normalized = normalized
         """the first output holds log-probabilities (log-softmax in the graph), not raw logits"""
-        self.tree = all(n in self.inputs for n in _TREE_INPUTS)
+        self.tree = all(n in self.inputs for n in TREE_INPUTS)
         """a token-tree step (voiced.asr.graphs.tree_step): one batch-1 row per tree node"""
 
     def empty_past(self, name: str) -> np.ndarray:
@@ -129,20 +126,19 @@ class Decoder:
         import onnxruntime as ort
 
         self._ort = ort
-        self._files, self._settings = files, settings
-        self._int8: Optional[Tuple[Optional[_Graph]]] = None  # built on first use, then kept
+        self.files, self.settings = files, settings
         # v2: the cached-step graph's weights are nearly all copies of the first-step graph's.
         self.shared = (SharedWeights([files.decoder, files.decoder_with_past])
                        if share_weights and files.layout == "v2" and files.decoder_with_past else None)
-        first = _Graph(self._session(files.decoder, settings, 0), files.decoder)
-        if _STATES not in first.inputs:
-            raise ModelError(f"{files.decoder}: the first decoder step needs an {_STATES} input")
+        first = DecoderGraph(self._session(files.decoder, settings, 0), files.decoder)
+        if STATES not in first.inputs:
+            raise ModelError(f"{files.decoder}: the first decoder step needs an {STATES} input")
         if files.layout == "v1":
-            if _BRANCH not in first.inputs:
-                raise ModelError(f"{files.decoder}: merged decoder without a {_BRANCH} input")
+            if BRANCH not in first.inputs:
+                raise ModelError(f"{files.decoder}: merged decoder without a {BRANCH} input")
             later = first
         else:
-            later = _Graph(self._session(files.decoder_with_past, settings, 1), files.decoder_with_past)
+            later = DecoderGraph(self._session(files.decoder_with_past, settings, 1), files.decoder_with_past)
         self.first, self.later = first, later
         # Which outputs of each step feed which past input of the next (cached) step.
         self._from_first = map_cache(first.outputs, later.past, str(files.decoder))
@@ -194,10 +190,10 @@ class Decoder:
         if token == eos or max_tokens <= 1:
             return result
         binding = self.later.session.io_binding()
-        if _STATES in self.later.inputs:
-            binding.bind_ortvalue_input(_STATES, states_value)
-        if _BRANCH in self.later.inputs:
-            binding.bind_cpu_input(_BRANCH, np.array([True]))
+        if STATES in self.later.inputs:
+            binding.bind_ortvalue_input(STATES, states_value)
+        if BRANCH in self.later.inputs:
+            binding.bind_cpu_input(BRANCH, np.array([True]))
         for name in self._fixed:
             binding.bind_ortvalue_input(name, values[self._from_first[name]])
         cache = {p: values[self._from_first[p]] for p in self._from_later}
@@ -230,68 +226,6 @@ class Decoder:
         value = self._ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(states, dtype=np.float32))
         return self._first_step(value)
 
-    def int8_step(self) -> Optional[_Graph]:
-        """A step with 8-bit weight products for scoring many tokens per call: the token-tree
-        step (voiced.asr.graphs.tree_step, `tree` true) when it builds and agrees with the 8-bit cached
-        step (voiced.asr.graphs.int8_step), else that cached step; None when there is none to build:
-        v2 graphs are 8-bit already, and a v1 graph laid out otherwise keeps its float products.
-        Built once: a grammar reload makes a new rescorer, not a new session."""
-        if self._int8 is None:
-            self._int8 = (self._build_int8_step(),)
-        return self._int8[0]
-
-    def _build_int8_step(self) -> Optional[_Graph]:
-        files = self._files
-        if files.layout != "v1":
-            return None
-        from voiced.asr.graphs.int8_step import int8_cached_step
-        from voiced.asr.graphs.ort_format import as_onnx
-        from voiced.asr.graphs.tree_step import tree_step
-
-        t0 = time.perf_counter()
-        try:
-            path = Path(files.decoder)
-            model = int8_cached_step(as_onnx(path) if path.suffix == ".ort" else path.read_bytes())
-            if model is None:
-                log.info("%s: no 8-bit weights to score with; scoring with the float decoder step", path.name)
-                return None
-            graph = _Graph(session_from_bytes(model, make_session_options(self._settings)), files.decoder)
-        except Exception as exc:  # onnxruntime's own error types, a malformed file
-            log.warning("%s: cannot build the 8-bit decoder step (%s); scoring with the float step",
-                        files.decoder, str(exc).splitlines()[0][:160])
-            return None
-        graph.normalized = True
-        shape = graph.inputs[next(n for n in graph.past if ".decoder." in n)].shape
-        heads, head_dim = (shape[1], shape[3]) if all(isinstance(d, int) for d in shape[1::2]) else (0, 0)
-        tree = tree_step(model, heads, head_dim) if heads else None
-        del model  # tens of MB: freed before the tree step's session is made
-        if tree is None:
-            log.info("%s: not laid out as the Moonshine export; scoring candidates as a batch", files.decoder)
-        else:
-            graph = self._checked_tree(tree, graph, heads, head_dim) or graph
-        log.info("scoring with an 8-bit copy of the decoder step%s (built in %.0f ms)",
-                 ", one row per token-tree node" if graph.tree else "", (time.perf_counter() - t0) * 1000.0)
-        return graph
-
-    def _checked_tree(self, tree: bytes, int8: _Graph, heads: int, head_dim: int) -> Optional[_Graph]:
-        """The token-tree step `tree` (voiced.asr.graphs.tree_step) as a session, when it computes what
-        the 8-bit step `int8` computes."""
-        from voiced.asr.graphs.tree_step import agrees
-
-        try:
-            graph = _Graph(session_from_bytes(tree, make_session_options(self._settings)), self._files.decoder)
-            same = agrees(graph.session, int8.session, heads, head_dim)
-        except Exception as exc:  # onnxruntime's own error types: an older onnxruntime without these operators
-            log.info("cannot run the token-tree step (%s); scoring candidates as a batch",
-                     str(exc).splitlines()[0][:160])
-            return None
-        if not same:
-            log.warning("%s: the token-tree step disagrees with the 8-bit step; scoring candidates as a batch",
-                        self._files.decoder)
-            return None
-        graph.normalized = True
-        return graph
-
     def cache_outputs(self) -> Dict[str, str]:
         """{past input of the cached step: first-step output that feeds it}"""
         return dict(self._from_first)
@@ -310,9 +244,9 @@ class Decoder:
         graph = self.first
         binding = graph.session.io_binding()
         binding.bind_cpu_input(graph.ids, np.array([[BOS_ID]], dtype=np.int64))
-        binding.bind_ortvalue_input(_STATES, states_value)
-        if _BRANCH in graph.inputs:
-            binding.bind_cpu_input(_BRANCH, np.array([False]))
+        binding.bind_ortvalue_input(STATES, states_value)
+        if BRANCH in graph.inputs:
+            binding.bind_cpu_input(BRANCH, np.array([False]))
         for name in graph.past:
             binding.bind_cpu_input(name, graph.empty_past(name))
         wanted = [self._logits] + sorted(set(self._from_first.values()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
@@ -12,6 +12,7 @@ from voiced.asr.decoder import Decoder
 from voiced.asr.encoder import Encoder, IncrementalEncoder, WholeEncoder
 from voiced.asr.geometry import describe, geometry_from_config
 from voiced.asr.models import ModelFiles
+from voiced.asr.scoring import Pruning, SequenceScorer, choose_steps
 from voiced.asr.sessions import SessionSettings
 from voiced.asr.tokenizer import EOS_ID, Tokenizer
 from voiced.errors import ModelError
@@ -69,6 +70,7 @@ class Transcriber:
             encoder = Encoder(files.encoder, settings)
             self.encoding = WholeEncoder(encoder, SAMPLE_RATE)
         self.decoder = Decoder(files, settings)
+        self._scoring: Dict[bool, object] = {}  # int8 -> the way of scoring chosen (Transcriber.scorer)
         if warm:
             self.warm()
 
@@ -85,6 +87,17 @@ class Transcriber:
                     f"{self.geometry.frames_for(n)}; the encoder front end is not the Moonshine streaming one")
             self.decoder.warm(states)
         log.info("warmed %s in %.0f ms", self.files.name, (time.perf_counter() - t0) * 1000.0)
+
+    def scorer(self, int8: bool = False, prune: Optional[Pruning] = None) -> SequenceScorer:
+        """Teacher-forced scoring of token sequences on this recogniser's decoder, for the
+        rescorer (voiced.asr.scoring). How the sequences run is chosen, checked and logged on
+        the first call for an `int8` setting and then kept: a grammar reload's new rescorer
+        reuses it (base-en's 8-bit step takes about 2 s to build)."""
+        if int8 not in self._scoring:
+            width = self.encoding.encoder.width
+            probe = np.random.default_rng(0).standard_normal((1, 12, width)).astype(np.float32)
+            self._scoring[int8] = choose_steps(self.decoder, probe, int8)
+        return SequenceScorer(self._scoring[int8], self._end_ids, prune)
 
     @property
     def audio_s(self) -> float:

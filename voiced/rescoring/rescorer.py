@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 
 import numpy as np
 
+from voiced.asr.scoring import Pruning, ScoringError, SequenceScore, transcript_score
 from voiced.grammar.matcher import FUZZY, RESCORING, MatchResult
 from voiced.rescoring.candidates import Reading, Restyler, build_readings, neighbour_readings
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
-from voiced.rescoring.scorer import Pruning, SequenceScore, SequenceScorer, transcript_score
 
 if TYPE_CHECKING:
     from voiced.config import RescoringConfig
@@ -92,15 +92,16 @@ def should_rescore(match: MatchResult, config) -> bool:
 class Rescorer:
     """Decides between the matcher's result and the acoustically best grammar reading.
 
-    Uses the transcriber's own decoder session and tokenizer; runs on the processing thread.
+    Scores with the transcriber's own decoder (Transcriber.scorer) and tokenizer; runs on the
+    processing thread.
     """
 
     def __init__(self, transcriber, matcher, config):
         self.config = config
         self.matcher = matcher
         self.tokenizer = transcriber.tokenizer
-        self.scorer = SequenceScorer(transcriber.decoder, transcriber.tokenizer, int8=config.int8_step)
-        self._prune = Pruning(config.prune_after, config.prune_gap) if config.prune_after > 0 else None
+        prune = Pruning(config.prune_after, config.prune_gap) if config.prune_after > 0 else None
+        self.scorer = transcriber.scorer(int8=config.int8_step, prune=prune)
         self._lists = matcher.slot_lists()
         self._carriers = CarrierRenderer(matcher.grammar)
         self._index = (SentenceIndex(matcher.grammar, config.max_index_sentences)
@@ -156,7 +157,11 @@ class Rescorer:
         """The final result for one utterance: `match` itself, or what rescoring concluded."""
         if not self.should_run(match):
             return _tagged(match, FUZZY)
-        ev = self.evaluate(transcript.text, encoder_states, transcript=transcript)
+        try:
+            ev = self.evaluate(transcript.text, encoder_states, transcript=transcript)
+        except ScoringError as exc:
+            log.warning("no rescoring for this utterance: %s", exc)
+            return _tagged(match, FUZZY)
         if ev is None:
             return _tagged(match, FUZZY)
         best, margin = ev.best_and_margin()
@@ -197,7 +202,7 @@ class _Scored:
         if new:
             r = self._rescorer
             ids = [r.tokenizer.encode(t) for t in new]
-            self.by_text.update(zip(new, r.scorer.score(self._states, ids, r._prune)))
+            self.by_text.update(zip(new, r.scorer.score(self._states, ids)))
 
     def gap(self, texts: List[str]) -> float:
         """How far the free transcription's normalised score is above the best of `texts`."""

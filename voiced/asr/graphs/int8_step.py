@@ -3,7 +3,7 @@
 The base-en decoder in the moonshine-cpp wheel stores each weight matrix as 8-bit integers q
 with a scale s and an offset z (w = q*s + z, where z is a whole multiple of s) and expands them
 to float32 when the session is created (voiced.asr.graphs.ort_format), so every product runs in
-float32. Teacher-forced scoring (voiced.rescoring) runs the cached step on about a hundred
+float32. Teacher-forced scoring (voiced.asr.scoring) runs the cached step on about a hundred
 tokens per call, where those products are nearly all of the time.
 
 This builds the cached branch of the merged graph (``use_cache_branch`` true) as a graph of its
@@ -28,10 +28,9 @@ import numpy as np
 from voiced.asr.graphs.graph_io import (A_GRAPH, A_GRAPHS, A_INTS, FLOAT, G_INIT, G_NAME, G_NODE, INT8, M_GRAPH,
                                        MS_DOMAIN, N_ATTR, N_INPUT, N_OUTPUT, Graph, Node, float_array, int_attribute,
                                        node, opset, read_graph, tensor)
+from voiced.asr.graphs.names import BRANCH
 from voiced.asr.graphs.protobuf import field, spans, varint
 from voiced.asr.graphs.shared_weights import parse_initializer
-
-_BRANCH = "use_cache_branch"
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def int8_cached_step(model: bytes) -> Optional[bytes]:
         return None
     outer = read_graph(model, *graphs[0])
     branches = [n for n in outer.nodes if n.op == "If"]
-    if len(branches) != 1 or _BRANCH not in [name for name, _ in outer.inputs]:
+    if len(branches) != 1 or BRANCH not in [name for name, _ in outer.inputs]:
         return None
     branch = _subgraph(branches[0], "then_branch")
     if branch is None:
@@ -85,7 +84,7 @@ def _assemble(model: bytes, outer: Graph, branch: bytes, inner: Graph, nodes: Li
     graph += [model[s:e] for name, (s, _, e) in outer.initializers.items() if name in used]
     graph += [branch[s:e] for name, (s, _, e) in inner.initializers.items() if name in used]
     graph += [field(G_INIT, t) for t in tensors]
-    graph += [raw for name, raw in outer.inputs if name != _BRANCH]
+    graph += [raw for name, raw in outer.inputs if name != BRANCH]
     graph += [raw for _, raw in outer.outputs]
     out = [model[s:e] for n, _, _, e, s in spans(model, 0, len(model)) if n != M_GRAPH]
     out.append(field(M_GRAPH, b"".join(graph)))

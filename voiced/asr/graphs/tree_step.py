@@ -16,7 +16,7 @@ LayerNormalization. That is about 200 nodes instead of about 1000, so a call's f
 too. Its output is log-probabilities, as the 8-bit step's.
 
 A graph laid out otherwise gives None. Because the layout is read by name, the caller checks the
-tree step against the 8-bit step it came from before using it (Decoder.tree_step).
+tree step against the 8-bit step it came from before using it (voiced.asr.scoring.eight_bit).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import numpy as np
 from voiced.asr.graphs.graph_io import (FLOAT, G_INIT, G_NAME, G_NODE, G_INPUT, G_OUTPUT, INT64, M_GRAPH,
                                        M_IR_VERSION, MS_DOMAIN, Graph, Node, float_array, model_graph, node, opset,
                                        tensor, value_info)
+from voiced.asr.graphs.names import ATTENTION_BIAS, BRANCH, INPUT_IDS, LOGITS, POSITION_IDS, STATES, V1_PAST
 from voiced.asr.graphs.protobuf import encode_varint, field
 
 MAX_POSITIONS = 1024
@@ -62,20 +63,20 @@ def tree_step(int8_model: bytes, heads: int, head_dim: int) -> Optional[bytes]:
         nodes.append(reader.product(x, "/proj_out/MatMul/int8", "logits/raw"))
     except (KeyError, StopIteration):
         return None
-    nodes.append(node("LogSoftmax", ["logits/raw"], ["logits"], "logits/log_softmax", axis=-1))
+    nodes.append(node("LogSoftmax", ["logits/raw"], [LOGITS], "logits/log_softmax", axis=-1))
     angles = np.arange(MAX_POSITIONS, dtype=np.float32)[:, None] * inv_freq[None, :]
     tensors = [tensor("rotary/cos", np.cos(angles).astype(np.float32)),
                tensor("rotary/sin", np.sin(angles).astype(np.float32)),
                tensor("mlp/halves", np.array([reader.half, reader.half], dtype=np.int64))]
-    past = [(name, raw) for name, raw in graph.inputs if name.startswith("past_key_values.")]
-    inputs = [value_info("input_ids", INT64, [1, "nodes"]), value_info("position_ids", INT64, [1, "nodes"]),
-              value_info("attention_bias", FLOAT, [1, heads, "nodes", "total"])]
+    past = [(name, raw) for name, raw in graph.inputs if name.startswith(V1_PAST)]
+    inputs = [value_info(INPUT_IDS, INT64, [1, "nodes"]), value_info(POSITION_IDS, INT64, [1, "nodes"]),
+              value_info(ATTENTION_BIAS, FLOAT, [1, heads, "nodes", "total"])]
     used = {i for n in nodes for i in n.inputs}
     body = [field(G_NAME, b"token_tree_step")] + [field(G_NODE, n.raw) for n in nodes]
     body += [int8_model[s:e] for name, (s, _, e) in graph.initializers.items() if name in used]
     body += [field(G_INIT, t) for t in tensors]
     body += [field(G_INPUT, raw) for raw in inputs] + [raw for _, raw in past]
-    body.append(field(G_OUTPUT, value_info("logits", FLOAT, [1, "nodes", "vocab"])))
+    body.append(field(G_OUTPUT, value_info(LOGITS, FLOAT, [1, "nodes", "vocab"])))
     return (encode_varint(M_IR_VERSION << 3) + encode_varint(8) + opset(b"", 17) + opset(MS_DOMAIN, 1)
             + field(M_GRAPH, b"".join(body)))
 
@@ -119,7 +120,7 @@ def _norm(nodes: List[Node], weight: str, x: str, at: str) -> str:
 def _layer(nodes: List[Node], reader: _Reader, layer: int, x: str, heads: int, rotary: int) -> str:
     """One decoder layer on rows x [1, S, width]; returns its output's name."""
     src, at = _LAYER.format(layer), f"layer{layer}"
-    past = f"past_key_values.{layer}"
+    past = f"{V1_PAST}{layer}"
     norms = [reader.norm_weight(f"{src}/{n}") for n in _NORMS]
     p = {k: f"{src}/{k}/MatMul/int8" for k in _PRODUCTS}
 
@@ -128,11 +129,11 @@ def _layer(nodes: List[Node], reader: _Reader, layer: int, x: str, heads: int, r
     for name, out in zip(("self_attn/q_proj", "self_attn/k_proj", "self_attn/v_proj"), (q, k, v)):
         nodes.append(reader.product(h, p[name], out))
     for t in (q, k):
-        nodes.append(node("RotaryEmbedding", [t, "position_ids", "rotary/cos", "rotary/sin"], [f"{t}/rotated"],
+        nodes.append(node("RotaryEmbedding", [t, POSITION_IDS, "rotary/cos", "rotary/sin"], [f"{t}/rotated"],
                           f"{t}/rotary", domain=MS_DOMAIN, interleaved=1, num_heads=heads,
                           rotary_embedding_dim=rotary))
     # The present outputs are not used, but MultiHeadAttention reads the past only when they exist.
-    nodes.append(node("MultiHeadAttention", [f"{q}/rotated", f"{k}/rotated", v, "", "", "attention_bias",
+    nodes.append(node("MultiHeadAttention", [f"{q}/rotated", f"{k}/rotated", v, "", "", ATTENTION_BIAS,
                                              f"{past}.decoder.key", f"{past}.decoder.value"],
                       [f"{at}/self/out", f"{at}/self/present_key", f"{at}/self/present_value"],
                       f"{at}/self/attention", domain=MS_DOMAIN, num_heads=heads))
@@ -176,19 +177,19 @@ def agrees(tree_session, int8_session, heads: int, head_dim: int, tolerance: flo
     ids = rng.integers(3, 1000, (1, 6)).astype(np.int64)
     frames, width = 12, heads * head_dim
     chain = np.tril(np.ones((6, 7), dtype=bool), 1)
-    feeds = {"input_ids": ids, "position_ids": np.arange(1, 7, dtype=np.int64)[None],
-             "attention_bias": attention_bias(chain, heads)}
-    reference = {"input_ids": ids}
+    feeds = {INPUT_IDS: ids, POSITION_IDS: np.arange(1, 7, dtype=np.int64)[None],
+             ATTENTION_BIAS: attention_bias(chain, heads)}
+    reference = {INPUT_IDS: ids}
     for i in int8_session.get_inputs():
         length = 1 if ".decoder." in i.name else frames
-        if i.name.startswith("past_key_values."):
+        if i.name.startswith(V1_PAST):
             feeds[i.name] = reference[i.name] = rng.standard_normal((1, heads, length, head_dim)).astype(np.float32)
-        elif i.name == "encoder_hidden_states":
+        elif i.name == STATES:
             reference[i.name] = np.zeros((1, frames, width), dtype=np.float32)
-        elif i.name == "use_cache_branch":
+        elif i.name == BRANCH:
             reference[i.name] = np.array([True])
-    got = tree_session.run(["logits"], feeds)[0]
-    want = int8_session.run(["logits"], reference)[0]
+    got = tree_session.run([LOGITS], feeds)[0]
+    want = int8_session.run([LOGITS], reference)[0]
     return got.shape == want.shape and float(np.abs(got - want).max()) <= tolerance
 
 

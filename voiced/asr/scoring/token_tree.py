@@ -1,4 +1,4 @@
-"""Candidate sentences as one token tree, the input of the token-tree decoder step
+"""Sentences as one token tree, the input of the token-tree decoder step
 (voiced.asr.graphs.tree_step): every distinct prefix of every sequence is one node."""
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from voiced.asr.graphs.names import ATTENTION_BIAS, INPUT_IDS, POSITION_IDS
 from voiced.asr.graphs.tree_step import attention_bias
 
 
@@ -44,6 +45,6 @@ class TokenTree:
             if parent >= 0:
                 allowed[i] = allowed[parent]
             allowed[i, i + 1] = True
-        return {"input_ids": np.asarray([self.tokens], dtype=np.int64),
-                "position_ids": np.asarray([self.depths], dtype=np.int64),
-                "attention_bias": attention_bias(allowed, heads)}
+        return {INPUT_IDS: np.asarray([self.tokens], dtype=np.int64),
+                POSITION_IDS: np.asarray([self.depths], dtype=np.int64),
+                ATTENTION_BIAS: attention_bias(allowed, heads)}
