@@ -117,6 +117,7 @@ BROKEN = [
     ("site_id: !e x\n", 1, None, "unknown tag '!e'", "remove the tag"),
     ("vad:\n  threshold: !!python/object:os.system x\n", 2, None, "unknown tag", "remove the tag"),
     ("speculative: !!bool maybe\n", 1, "speculative", "'maybe' is not a valid !!bool", "quote"),
+    ("site_id: !<x%0Ay> k\n", 1, None, "unknown tag 'x\\ny' on a value", "remove the tag"),
     ("? []\n: 1\n", 1, None, "a key must be a name, not a list", "name: value"),
     ("vad:\n  ? {a: 1}\n  : 1\n", 2, None, "a key must be a name, not a mapping", "name: value"),
     ('"site\\nid": x\n', 1, None, "line break", "one line"),
@@ -152,7 +153,7 @@ def test_a_broken_file_gives_one_clear_problem(text, line, key, message, hint):
     assert message in problem.message and hint in problem.hint, problem
 
 
-@pytest.mark.parametrize("text, line, key, message, hint", BROKEN[:8] + BROKEN[14:])
+@pytest.mark.parametrize("text, line, key, message, hint", BROKEN)
 def test_check_config_reports_a_broken_file_in_one_line_and_exits_78(tmp_path, capsys, text, line, key,
                                                                     message, hint):
     path = tmp_path / "bad.yaml"

@@ -195,7 +195,7 @@ _KEY_SNIPPETS = ["[a, b]", "{a: 1}", "[]", "{}", "!e k", "'<<'", "<<", "~", "''"
 _TAG_SNIPPETS = ["!e x", "!e [1]", "!e {a: 1}", "!!python/object:os.system x", "!!int abc", "!!float x",
                  "!!timestamp x", "!!timestamp 2024-01-01", "!!binary '@@'", "!!binary aGVsbG8=", "!!set [1]",
                  "!!set {a: null}", "!!omap [a]", "!!pairs [1]", "!!str [1]", "!!map [1]", "!!seq {a: 1}", "!<tag:x> 1",
-                 "!!null x", "!!bool maybe", "=", "{<<: 5}", "{<<: [1, 2]}", "{<<: {a: 1}, a: 2}"]
+                 "!<x%0Ay> 1", "!!null x", "!!bool maybe", "=", "{<<: 5}", "{<<: [1, 2]}", "{<<: {a: 1}, a: 2}"]
 _NUMBER_SNIPPETS = [".nan", ".NaN", ".inf", "-.inf", "+.inf", "1.0e400", "-1.0e400", "1e400", "0x_ff", "0b101",
                     "0o17", "017", "1_000", "190:20:30", "-0", "9" * 5000, "0." + "0" * 400 + "1", "1.5e-320"]
 _TEXT_SNIPPETS = ['"\\0"', '"\\x01"', '"\\ud800"', '"\\U0010ffff"', "'kitchen/#'", "'a/+/b'", "''", "' '",

@@ -94,11 +94,11 @@ def parse(data: Union[str, bytes], file: str) -> Tuple[Optional[yaml.Node], List
         what = exc.problem or exc.context
         if exc.context and exc.problem and exc.problem.startswith("but "):  # "expected X, but found Y"
             what = f"{exc.context}, {exc.problem}"
-        return None, [Problem(f"not valid YAML: {what}", file=file,
+        return None, [Problem(f"not valid YAML: {' '.join(str(what).split())}", file=file,
                               line=mark.line + 1 if mark else None, hint=_YAML_HINT)]
     except yaml.YAMLError as exc:
-        return None, [Problem(f"not valid YAML: {exc}", file=file, hint=_YAML_HINT)]
-    except RecursionError:  # MAX_DEPTH should prevent it; a nested key inside a key still counts once
+        return None, [Problem(f"not valid YAML: {' '.join(str(exc).split())}", file=file, hint=_YAML_HINT)]
+    except RecursionError:  # MAX_DEPTH prevents it, unless the caller is already deep in its own stack
         return None, [Problem("nested too deeply to read", file=file, hint="flatten the structure")]
     if node is None:
         return None, []
@@ -183,5 +183,5 @@ def _tag_problem(node: yaml.Node, file: str) -> Problem:
         return Problem("a bare '=' is not a value", file=file, line=line, hint="quote it: '='")
     shown = "!!" + node.tag[len(_CORE):] if node.tag.startswith(_CORE) else node.tag
     kind = {yaml.ScalarNode: "a value", yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}[type(node)]
-    return Problem(f"unknown tag '{shown}' on {kind}", file=file, line=line,
+    return Problem(f"unknown tag {shown!r} on {kind}", file=file, line=line,
                    hint="remove the tag, or quote the value to make it text")
