@@ -12,7 +12,7 @@ from voiced.asr.decoder import Decoder
 from voiced.asr.encoder import Encoder, IncrementalEncoder, WholeEncoder
 from voiced.asr.geometry import describe, geometry_from_config
 from voiced.asr.models import ModelFiles
-from voiced.asr.scoring import Pruning, SequenceScorer, choose_steps
+from voiced.asr.scoring import Pruning, SequenceScorer, Steps, choose_steps
 from voiced.asr.sessions import SessionSettings
 from voiced.asr.tokenizer import EOS_ID, Tokenizer
 from voiced.errors import ModelError
@@ -70,7 +70,7 @@ class Transcriber:
             encoder = Encoder(files.encoder, settings)
             self.encoding = WholeEncoder(encoder, SAMPLE_RATE)
         self.decoder = Decoder(files, settings)
-        self._scoring: Dict[bool, object] = {}  # int8 -> the way of scoring chosen (Transcriber.scorer)
+        self._scoring: Dict[bool, Steps] = {}  # int8 -> the way of scoring chosen (Transcriber.scorer)
         if warm:
             self.warm()
 

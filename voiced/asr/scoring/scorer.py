@@ -11,7 +11,8 @@ its graphs accept, and it is settled once, in `choose_steps`, not on the process
 3. else the uncached graph, which every decoder runs.
 
 Each is tried on a probe (a few sequences on random encoder states, batched and pruned) and the
-first that runs is kept, with one INFO line naming it. A scorer never changes its way
+first that runs is kept, with one INFO line naming it. The probe costs about 80 ms once for
+base-en's float step on 2 x86 cores (the 8-bit build around it about 1.9 s, as before). A scorer never changes its way
 afterwards: a call that fails raises ScoringError, and the rescorer leaves that utterance to
 the matcher.
 
