@@ -1,8 +1,8 @@
 """Topic names and JSON payloads: voiced's own, Hermes (Rhasspy) and Home Assistant discovery.
 
 Pure functions of an utterance and its match, so each format is easy to test and to read.
-The match result is the grammar matcher's MatchResult (intent, confidence, slots of
-SlotMatch(value, raw, confidence), text, alternatives).
+The result is the interpreter's MatchResult (intent, confidence, slots of
+SlotMatch(value, raw, confidence), text, alternatives, decided_by), whichever stage decided it.
 
 Every JSON text voiced publishes goes through `to_json`, so a consumer's strict parser never
 sees NaN or Infinity (Python's json writes them by default) and a lone surrogate from a
@@ -14,9 +14,12 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 from voiced import __version__
+
+if TYPE_CHECKING:
+    from voiced.grammar.matcher import MatchResult
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _slots(result: Any) -> Dict[str, Dict[str, Any]]:
+def _slots(result: MatchResult) -> Dict[str, Dict[str, Any]]:
     return {name: {"value": slot.value, "raw": slot.raw, "confidence": round(float(slot.confidence), 3)}
             for name, slot in (result.slots or {}).items()}
 
@@ -138,22 +141,20 @@ def _common(utt: Utterance, site_id: str) -> Dict[str, Any]:
     }
 
 
-def intent_payload(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
+def intent_payload(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str, Any]:
     # decided_by: "fuzzy" (the text matcher) or "rescoring" (the acoustic second stage)
     return {"intent": result.intent, "confidence": round(float(result.confidence), 3),
-            "slots": _slots(result), "decided_by": getattr(result, "decided_by", "fuzzy"),
+            "slots": _slots(result), "decided_by": result.decided_by,
             **_common(utt, site_id)}
 
 
-def guesses(result: Any, limit: int = 3) -> List[Dict[str, Any]]:
+def guesses(result: MatchResult, limit: int = 3) -> List[Dict[str, Any]]:
     """The matcher's best candidates as dicts: intent, confidence, slots."""
-    if hasattr(result, "to_dict"):
-        return list(result.to_dict().get("alternatives") or [])[:limit]
-    return []
+    return list(result.to_dict().get("alternatives") or [])[:limit]
 
 
-def not_recognized_payload(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
-    return {"guesses": guesses(result), "decided_by": getattr(result, "decided_by", "fuzzy"),
+def not_recognized_payload(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str, Any]:
+    return {"guesses": guesses(result), "decided_by": result.decided_by,
             **_common(utt, site_id)}
 
 
@@ -161,7 +162,7 @@ def transcript_payload(utt: Utterance, site_id: str) -> Dict[str, Any]:
     return _common(utt, site_id)
 
 
-def event_payload(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
+def event_payload(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str, Any]:
     """Home Assistant event entity: `event_type` plus attributes."""
     return {"event_type": result.intent, "confidence": round(float(result.confidence), 3),
             "slots": {name: slot.value for name, slot in (result.slots or {}).items()},
@@ -178,7 +179,7 @@ def hermes_intent_topic(name: str) -> str:
     return f"hermes/intent/{name}"
 
 
-def _hermes_slots(result: Any, text: str) -> List[Dict[str, Any]]:
+def _hermes_slots(result: MatchResult, text: str) -> List[Dict[str, Any]]:
     slots = []
     lowered = text.lower()
     for name, slot in (result.slots or {}).items():
@@ -192,7 +193,7 @@ def _hermes_slots(result: Any, text: str) -> List[Dict[str, Any]]:
     return slots
 
 
-def hermes_intent(utt: Utterance, result: Any, site_id: str) -> Dict[str, Any]:
+def hermes_intent(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str, Any]:
     return {"input": utt.text, "rawInput": utt.text,
             "intent": {"intentName": result.intent, "confidenceScore": round(float(result.confidence), 3)},
             "slots": _hermes_slots(result, utt.text), "siteId": site_id, "sessionId": utt.id, "id": utt.id,
