@@ -116,6 +116,32 @@ def test_count_agrees_with_expand():
     assert count(tree, lambda s: forms[s.slot_name], rules=rules) == expected == 2 * 2 * 4 * 2 * 3
 
 
+def test_permutations_expand_in_hassils_order_and_count_agrees():
+    tree = parse_template("(pause; [in] {area}; now)")
+    texts = _texts(expand(tree, 100, words=str.split))
+    assert texts[:4] == ["pause {area} now", "pause in {area} now", "pause now {area}", "pause now in {area}"]
+    assert len(texts) == 6 * 2 and len(set(texts)) == 12
+    assert count(tree, lambda s: 3) == 6 * 2 * 3
+    slots, _ = references(tree)
+    assert [s.slot_name for s in slots] == ["area"]
+
+
+def test_sampled_permutations_say_every_item_once_in_some_order():
+    grammar = load_grammar_text("""
+language: en
+lists: {area: {values: [kitchen]}}
+intents:
+  Pause: {data: [{sentences: ["(pause; [in] [the] {area}; now)"]}]}
+""", "<test>")
+    sampler, rng = Sampler(grammar), random.Random(3)
+    seen = set()
+    for _ in range(60):
+        words = sampler.sample(rng, "Pause").text.split()
+        assert {"pause", "kitchen", "now"} <= set(words)
+        seen.add(tuple(w for w in words if w in ("pause", "kitchen", "now")))
+    assert len(seen) == 6
+
+
 class _First(Chooser):
     """Always the first option, every optional part, slots by name."""
 

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from voiced.grammar.model import Grammar, SlotList, Template
 from voiced.grammar.normalize import remove_skip_words, tokenize
-from voiced.grammar.template import Alt, RuleRef, Seq, SlotRef, Words
+from voiced.grammar.template import Alt, Perm, RuleRef, Seq, SlotRef, Words
 from voiced.grammar.walk import Visitor
 
 JOIN, WORD, SLOT = 0, 1, 2
@@ -159,6 +159,10 @@ class _Paths(Visitor[Tuple[List[int], int]]):
             out = [join]
         return out, longest
 
+    def perm(self, node: Perm, preds: List[int], rules: Tuple[str, ...]) -> Tuple[List[int], int]:
+        # Every order is a branch: n items give n! copies (the parser allows few items).
+        return self.alt(node.orders(), preds, rules)
+
 
 class _Groups(Visitor[Groups]):
     """Choices every path makes: each group is a list of options, an option the words it must
@@ -188,6 +192,10 @@ class _Groups(Visitor[Groups]):
         if node.optional:
             return []
         return [[self._direct_words(option, rules) for option in node.options]]
+
+    def perm(self, node: Perm, rules: Tuple[str, ...]) -> Groups:
+        # Whatever the order, every item is said: its choices are the sentence's choices.
+        return self.seq(Seq(node.items), rules)
 
     def _direct_words(self, node: Seq, rules: Tuple[str, ...]) -> List[Union[int, str]]:
         """Words an option always says, ignoring its own nested choices."""

@@ -9,6 +9,7 @@ the sentence can still be named.
 from __future__ import annotations
 
 import difflib
+from math import factorial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -18,7 +19,7 @@ from voiced import yamlfile
 from voiced.errors import GrammarError, Problem
 from voiced.grammar import schema
 from voiced.grammar.model import Grammar
-from voiced.grammar.template import MAX_NESTING, Alt, Node, RuleRef, Seq, SlotRef, Words, references
+from voiced.grammar.template import MAX_NESTING, Alt, Node, Perm, RuleRef, Seq, SlotRef, Words, references
 from voiced.grammar.walk import Visitor
 from voiced.paths import SHIPPED_GRAMMAR
 
@@ -228,6 +229,11 @@ class _Measure(Visitor[Tuple[int, int]]):
     def alt(self, node: Alt) -> Tuple[int, int]:
         parts = [self.visit(option) for option in node.options]
         return sum(p[0] for p in parts) + 1, max((p[1] for p in parts), default=0) + 1
+
+    def perm(self, node: Perm) -> Tuple[int, int]:
+        # The graph says every order: each item once per order.
+        size, depth = self.visit(Seq(node.items))
+        return size * factorial(len(node.items)) + 1, depth + 1
 
 
 def _short(text: str) -> str:

@@ -2,9 +2,11 @@
 
 Every reader of the template tree (references, the loader's size check, list value forms, the
 matcher's graph, the sampler, the rescorer's carrier sentences and sentence index) dispatches
-through `Visitor.visit`, so a new node type (hassil's `(a; b)` permutations are next) is added
-to HANDLERS and to every visitor, and any visitor without a handler cannot even be created:
-the handlers are abstract, and tests/test_grammar_walk.py checks HANDLERS covers template.Node.
+through `Visitor.visit`, so a new node type is added to HANDLERS and to every visitor, and any
+visitor without a handler cannot even be created: the handlers are abstract, and
+tests/test_grammar_walk.py checks HANDLERS covers template.Node. Permutations (`Perm`) are the
+latest: most readers treat one as the alternatives of its orders (`Perm.orders()`), as hassil
+expands it.
 
 The derived operations most readers need live here too: `references`, `expand` (every way of
 saying a template), `render` (one way, picked by a Chooser) and `count` (how many ways).
@@ -12,13 +14,15 @@ saying a template), `render` (one way, picked by a Chooser) and `count` (how man
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from math import factorial, prod
 from typing import Any, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
-from voiced.grammar.template import MAX_NESTING, Alt, Node, RuleRef, Seq, SlotRef, Words
+from voiced.grammar.template import MAX_NESTING, Alt, Node, Perm, RuleRef, Seq, SlotRef, Words
 
 R = TypeVar("R")
 
-HANDLERS: Dict[type, str] = {Words: "words", SlotRef: "slot", RuleRef: "rule", Seq: "seq", Alt: "alt"}
+HANDLERS: Dict[type, str] = {Words: "words", SlotRef: "slot", RuleRef: "rule", Seq: "seq", Alt: "alt",
+                             Perm: "perm"}
 """node type -> name of the Visitor method that handles it"""
 
 
@@ -52,6 +56,9 @@ class Visitor(ABC, Generic[R]):
 
     @abstractmethod
     def alt(self, node: Alt, *context: Any) -> R: ...
+
+    @abstractmethod
+    def perm(self, node: Perm, *context: Any) -> R: ...
 
 
 class RuleInliner:
@@ -99,6 +106,10 @@ class _References(Visitor[None]):
         for option in node.options:
             self.visit(option)
 
+    def perm(self, node: Perm) -> None:
+        for item in node.items:  # in the written order
+            self.visit(item)
+
 
 def references(node: Node) -> Tuple[List[SlotRef], List[RuleRef]]:
     """Every slot and rule reference in a parsed template, in order (rules not inlined)."""
@@ -142,6 +153,10 @@ class _Expander(Visitor[List[Way]]):
             ways.extend(self.visit(option))
         return (list(dict.fromkeys(ways)) if self.distinct else ways)[:self.limit]
 
+    def perm(self, node: Perm) -> List[Way]:
+        # hassil's order: each order of the items (itertools.permutations), then each way of it
+        return self.alt(node.orders())
+
 
 def expand(node: Node, limit: int, *, rules: Optional[Mapping[str, Seq]] = None, max_depth: int = MAX_NESTING,
            words: Callable[[str], Sequence[str]] = lambda text: (text,), distinct: bool = False) -> List[Way]:
@@ -182,6 +197,9 @@ class _Counter(Visitor[int]):
     def alt(self, node: Alt) -> int:
         return int(node.optional) + sum(self.visit(option) for option in node.options)
 
+    def perm(self, node: Perm) -> int:
+        return factorial(len(node.items)) * prod(self.visit(item) for item in node.items)
+
 
 def count(node: Node, slot_forms: Callable[[SlotRef], int], *, rules: Optional[Mapping[str, Seq]] = None,
           max_depth: int = MAX_NESTING) -> int:
@@ -209,7 +227,8 @@ class Chooser(ABC):
     @abstractmethod
     def option(self, node: Alt, depth: int) -> Optional[Seq]:
         """The option to say, or None to skip an optional group. `depth` is how many rules deep
-        the group is (for choosers that render options themselves)."""
+        the group is (for choosers that render options themselves). A permutation is offered
+        as the alternatives of its orders."""
 
 
 class _Renderer(Visitor[None]):
@@ -235,6 +254,9 @@ class _Renderer(Visitor[None]):
         option = self.chooser.option(node, self.inliner.depth)
         if option is not None:
             self.visit(option)
+
+    def perm(self, node: Perm) -> None:
+        self.alt(node.orders())
 
 
 def render(node: Node, chooser: Chooser, *, rules: Optional[Mapping[str, Seq]] = None,
