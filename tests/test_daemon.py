@@ -198,6 +198,49 @@ def test_bad_grammar_on_sighup_keeps_the_old_one(tmp_path, mosquitto, speech_dir
         notify.close()
 
 
+def test_a_good_grammar_on_sighup_brings_its_actions_and_intents_together(tmp_path, mosquitto, speech_dir):
+    """After a reload the next command goes out with the new grammar's action, and Home
+    Assistant is told the new intent names."""
+    grammar = tmp_path / "commands.yaml"
+    grammar.write_text(COMMANDS.read_text())
+    config = write_config(tmp_path, mosquitto, grammar=grammar)
+    config.write_text(config.read_text().replace("  reconnect_max_s: 1\n",
+                                                 "  reconnect_max_s: 1\n  ha_discovery: true\n"))
+    discovery = "homeassistant/event/voiced_test/intent/config"
+    sub = Subscriber(mosquitto, ["voiced/test/#", "zigbee2mqtt/#", "reloaded/#", discovery])
+    notify = NotifySocket(tmp_path)
+    proc = start_daemon(config, notify, "--stdin", stdin=subprocess.PIPE)
+    lock = pcm(np.concatenate([silence(1.0), load_audio(speech_dir / CLIPS[1][0]), silence(1.5)]))
+
+    def event_types() -> List[str]:
+        announced = sub.payloads(discovery)
+        return json.loads(announced[-1])["event_types"] if announced else []
+
+    try:
+        assert notify.wait_for("READY=1"), daemon_log(config)
+        assert wait_until(lambda: "LockLock" in event_types(), 30), daemon_log(config)
+        proc.stdin.write(lock)
+        proc.stdin.flush()
+        assert wait_until(lambda: sub.payloads("zigbee2mqtt/front_door_lock/set"), 60), daemon_log(config)
+
+        grammar.write_text(COMMANDS.read_text().replace("zigbee2mqtt/{door}_lock/set", "reloaded/{door}_lock/set")
+                           + '\n  ReloadCheck:\n    data:\n      - sentences: ["reload check"]\n')
+        proc.send_signal(signal.SIGHUP)
+        assert notify.wait_for("STATUS=listening (reloaded)"), daemon_log(config)
+        assert wait_until(lambda: "ReloadCheck" in event_types(), 30), daemon_log(config)
+
+        proc.stdin.write(lock)
+        proc.stdin.close()  # end of input: the daemon finishes and exits
+        assert proc.wait(120) == 0, daemon_log(config)
+        assert [m["intent"] for m in intents(sub)] == [CLIPS[1][1], CLIPS[1][1]]
+        assert wait_until(lambda: sub.payloads("reloaded/front_door_lock/set"), 10), daemon_log(config)
+        assert len(sub.payloads("zigbee2mqtt/front_door_lock/set")) == 1
+    finally:
+        proc.kill()
+        sub.close()
+        notify.close()
+
+
 def test_sigterm_during_an_utterance_publishes_it_then_offline(tmp_path, mosquitto, speech_dir):
     # A long hangover, so the utterance cannot end by itself: only the shutdown can close it.
     config = write_config(tmp_path, mosquitto, extra="vad:\n  min_silence_ms: 5000\n")

@@ -282,11 +282,11 @@ def publisher_setup(mosquitto):
     link = MqttLink(cfg, "voiced-pub", "voiced/test/status")
     listen_calls: List[bool] = []
     publisher = Publisher(link, Topics("voiced", "test"), cfg, "test", on_listen=listen_calls.append)
-    publisher.set_grammar(grammar)
+    publisher.announce(grammar)
     sub = Subscriber(mosquitto, ["#"])
     link.start()
     assert link.wait_connected(10)
-    yield publisher, Matcher(grammar), sub, listen_calls
+    yield publisher, Matcher(grammar), sub, listen_calls, grammar
     sub.close()
     link.close()
 
@@ -299,11 +299,11 @@ def json_of(sub: Subscriber, topic: str) -> dict:
 def test_recognized_intent_goes_to_every_configured_topic(publisher_setup):
     from voiced.payloads import Utterance
 
-    publisher, matcher, sub, _ = publisher_setup
+    publisher, matcher, sub, _, grammar = publisher_setup
     result = matcher.match("turn on the living room light")
     assert result.recognized
     utt = Utterance(id="u1", text=result.text, start_s=1.0, end_s=2.5, latency_ms={"total": 120.0})
-    sent = publisher.publish(utt, result)
+    sent = publisher.publish(utt, result, grammar)
     assert sent == ["voiced/test/transcript", "hermes/asr/textCaptured", "voiced/test/intent/LightOn",
                     "hermes/intent/LightOn", "voiced/test/event", "zigbee2mqtt/living_room_light/set"]
 
@@ -328,10 +328,10 @@ def test_recognized_intent_goes_to_every_configured_topic(publisher_setup):
 def test_not_recognized_carries_the_best_guesses(publisher_setup):
     from voiced.payloads import Utterance
 
-    publisher, matcher, sub, _ = publisher_setup
+    publisher, matcher, sub, _, grammar = publisher_setup
     result = matcher.match("turn on kitchen")  # close to LightOn, but below the threshold
     assert not result.recognized
-    publisher.publish(Utterance(id="u2", text=result.text, start_s=0.0, end_s=1.0), result)
+    publisher.publish(Utterance(id="u2", text=result.text, start_s=0.0, end_s=1.0), result, grammar)
     message = json_of(sub, "voiced/test/not_recognized")
     assert message["text"] == "turn on kitchen" and message["utterance_id"] == "u2"
     (guess,) = message["guesses"]
@@ -342,7 +342,7 @@ def test_not_recognized_carries_the_best_guesses(publisher_setup):
 
 
 def test_home_assistant_discovery_is_resent_when_home_assistant_comes_online(publisher_setup):
-    publisher, _, sub, _ = publisher_setup
+    publisher, _, sub, _, _ = publisher_setup
     topic = "homeassistant/event/voiced_test/intent/config"
     config = json_of(sub, topic)
     assert config["event_types"] == ["LightOn", "TimeGet"]
@@ -353,7 +353,7 @@ def test_home_assistant_discovery_is_resent_when_home_assistant_comes_online(pub
 
 
 def test_listen_set_switches_listening_and_keeps_a_retained_state(publisher_setup, mosquitto):
-    publisher, _, sub, calls = publisher_setup
+    publisher, _, sub, calls, _ = publisher_setup
     assert wait_until(lambda: sub.payloads("voiced/test/listen") == ["on"], 10)
     sub.client.publish("voiced/test/listen/set", "OFF", qos=1)
     assert wait_until(lambda: calls == [False], 10)
@@ -531,7 +531,7 @@ def test_a_wrong_password_for_a_broker_that_comes_later_is_one_error(mosquitto_f
 # --- Home Assistant discovery: coalesced --------------------------------------------------------
 
 def test_a_flood_of_home_assistant_online_gets_a_handful_of_announcements(publisher_setup):
-    _, _, sub, _ = publisher_setup
+    _, _, sub, _, _ = publisher_setup
     topic = "homeassistant/event/voiced_test/intent/config"
     assert wait_until(lambda: len(sub.payloads(topic)) == 1, 10)
     for _ in range(500):
@@ -555,7 +555,7 @@ def test_an_action_with_an_unsendable_topic_is_refused_and_the_intent_still_publ
     cfg = replace(MqttConfig(), host=mosquitto.host, port=mosquitto.port)
     link = MqttLink(cfg, "voiced-pub", "voiced/test/status")
     publisher = Publisher(link, Topics("voiced", "test"), cfg, "test")
-    publisher.set_grammar(grammar)
+    publisher.announce(grammar)
     sub = Subscriber(mosquitto, ["#"])
     link.start()
     assert link.wait_connected(10)
@@ -564,7 +564,7 @@ def test_an_action_with_an_unsendable_topic_is_refused_and_the_intent_still_publ
         for i, text in enumerate(["turn on the living room light", "turn on the kitchen light"]):
             result = matcher.match(text)
             assert result.recognized
-            publisher.publish(Utterance(id=f"u{i}", text=text, start_s=0.0, end_s=1.0), result)
+            publisher.publish(Utterance(id=f"u{i}", text=text, start_s=0.0, end_s=1.0), result, grammar)
         assert wait_until(lambda: len(sub.payloads("voiced/test/intent/LightOn")) == 2, 10)
         assert wait_until(lambda: sub.payloads("zigbee2mqtt/kitchen_light/set") == ['{"state": "ON"}'], 10)
         (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]

@@ -59,8 +59,8 @@ def run(stream: np.ndarray, transcriber, matcher, config: Config, vad_config: Va
     grammar, match = matcher
     out = io.StringIO()
     publisher = Publisher(StdoutLink(out), topics_for(config), config.mqtt, config.site_id)
-    publisher.set_grammar(grammar)
-    processor = UtteranceProcessor(transcriber, match, publisher.publish, speculative=speculative)
+    publisher.announce(grammar)
+    processor = UtteranceProcessor(transcriber, match, publisher, speculative=speculative)
     endpointer = Endpointer(vad_config, vad)
     endpointer.reset()
     events = []

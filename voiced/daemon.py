@@ -20,16 +20,26 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+from types import FrameType
+from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Tuple
 
 from voiced.audio import SAMPLE_RATE
 from voiced.config import Config, load_config
-from voiced.endpoint import SPEECH_END, SPEECH_START
+from voiced.endpoint import SPEECH_END, SPEECH_START, Event
 from voiced.errors import BrokerError, ConfigError, Problem, ProblemsError, VoicedError
+from voiced.interpreter import load_matcher, make_recorder
 from voiced.notify import Notifier, watchdog_interval_s
 
 if TYPE_CHECKING:
-    from voiced.pipeline import Parts
+    import numpy as np
+
+    from voiced.audio.base import AudioSource
+    from voiced.endpoint import Endpointer
+    from voiced.interpreter import Interpreter
+    from voiced.pipeline import UtteranceProcessor
+    from voiced.publisher import Link, Publisher
+
+__all__ = ["Daemon", "RESTART_SECTIONS", "load_matcher", "make_recorder", "run_daemon"]
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +51,20 @@ _END = None  # queue sentinel: the source has no more audio
 RESTART_SECTIONS = ("site_id", "audio", "vad", "model", "mqtt")
 
 
-def load_matcher(config: Config) -> Tuple[Any, Any]:
-    """The grammar named by config.grammar.paths and a matcher for it; GrammarError lists every problem."""
-    from voiced.grammar.loader import load_grammar
-    from voiced.grammar.matcher import Matcher
-
-    grammar = load_grammar([config.resolve(p) for p in config.grammar.paths])
-    return grammar, Matcher(grammar, threshold=config.grammar.threshold, tie_margin=config.grammar.tie_margin,
-                            slot_threshold=config.grammar.slot_threshold)
-
-
-def make_recorder(config: Config):
-    if not config.debug.recordings_dir:
-        return None
-    from voiced.recorder import Recorder
-
-    return Recorder(config.resolve(config.debug.recordings_dir), config.debug.max_recordings)
-
-
 class Daemon:
     """One run of the service. `reload_config` re-reads the config (with the same CLI overrides)."""
 
+    # Built by start(): the stages, threads and connection of this run.
+    publisher: Publisher
+    endpointer: Endpointer
+    processor: UtteranceProcessor
+    source: AudioSource
+    model_name: str
+    _queue: queue.Queue[Optional[np.ndarray]]
+    _threads: List[threading.Thread]
+
     def __init__(self, config: Config, reload_config: Optional[Callable[[], Config]] = None,
-                 notifier: Optional[Notifier] = None, stdin=None):
+                 notifier: Optional[Notifier] = None, stdin: Optional[BinaryIO] = None):
         self.config = config
         self._reload_config = reload_config
         self.notifier = notifier or Notifier()
@@ -74,7 +75,8 @@ class Daemon:
         self._listening = threading.Event()
         self._listening.set()
         self._failure: Optional[BaseException] = None
-        self.link: Any = None
+        self.link: Optional[Link] = None
+        self.capture_stuck = False
         self._watchdog_s = watchdog_interval_s() or 10.0
         self._last_ping = 0.0
 
@@ -91,33 +93,33 @@ class Daemon:
 
         cfg = self.config
         self.notifier.status("loading grammar")
-        self.grammar, matcher = load_matcher(cfg)
+        grammar, matcher = load_matcher(cfg)
         try:
-            self.link = open_link(cfg)  # ConfigError names an unreadable password, TLS or journal file
-            self.publisher = Publisher(self.link, topics_for(cfg), cfg.mqtt, cfg.site_id,
-                                       on_listen=self._set_listening)
-            self.publisher.set_grammar(self.grammar)
-            self.link.start()
+            self.link = link = open_link(cfg)  # ConfigError names an unreadable password, TLS or journal file
+            self.publisher = Publisher(link, topics_for(cfg), cfg.mqtt, cfg.site_id, on_listen=self._set_listening)
+            self.publisher.announce(grammar)
+            link.start()
         except BrokerError as exc:  # credentials or TLS: a restart cannot fix it
             raise ConfigError([Problem(str(exc), file=cfg.source_path, key="mqtt")]) from None
 
         self.notifier.status("loading models")
         _, plan = plan_for_config(cfg.model)
         files = resolve_model(cfg.resolve(cfg.model.path), models_dir())
+        self.model_name = files.name
         self.endpointer, self.processor = build_stages(cfg, files, plan.asr, plan.vad.intra_op_threads, matcher,
-                                                       self.publisher.publish, make_recorder(cfg))
+                                                       self.publisher, make_recorder(cfg))
 
         self.source = open_source(cfg.audio, stdin=self._stdin,
                                   base_dir=Path(cfg.source_path).parent if cfg.source_path else None)
         chunk_s = cfg.audio.chunk_ms / 1000.0
-        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=max(8, int(QUEUE_SECONDS / chunk_s)))
+        self._queue = queue.Queue(maxsize=max(8, int(QUEUE_SECONDS / chunk_s)))
         self._threads = [threading.Thread(target=self._capture, name="capture", daemon=True),
                          threading.Thread(target=self._process, name="processing", daemon=True)]
         for thread in self._threads:
             thread.start()
         self.notifier.ready(f"listening ({cfg.audio.source}, model {files.name}, site {cfg.site_id})")
         log.info("ready: listening on %s, model %s, %d intents", cfg.audio.source, files.name,
-                 len(self.grammar.intent_names()))
+                 len(grammar.intent_names()))
 
     # --- main thread --------------------------------------------------------------------
 
@@ -139,7 +141,7 @@ class Daemon:
         return self.shutdown()
 
     def _install_signals(self) -> None:
-        def stop(signum, frame):
+        def stop(signum: int, frame: Optional[FrameType]) -> None:
             self._stop.set()
 
         signal.signal(signal.SIGTERM, stop)
@@ -154,7 +156,7 @@ class Daemon:
         """Re-read config and grammar; on any error keep the old ones and log every problem."""
         self.notifier.notify("RELOADING=1", "STATUS=reloading grammar")
         try:
-            new, grammar, parts = self._build_reload()
+            new, interpreter = self._build_reload()
         except ProblemsError as exc:
             for problem in exc.problems:
                 log.error("reload: %s", problem)
@@ -166,25 +168,23 @@ class Daemon:
         changed = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(self.config, name)]
         if changed:
             log.warning("changes to %s take effect after a restart", ", ".join(changed))
-        self.processor.use(parts)  # one swap: the next utterance sees all of the new parts
-        self.grammar = grammar
-        self.publisher.set_grammar(grammar)
+        # One swap: the next utterance is matched, rescored, recorded and published (with its
+        # actions) by the new grammar's interpreter; one in flight finishes with the old one.
+        self.processor.use(interpreter)
+        self.publisher.announce(interpreter.grammar)  # Home Assistant learns the new intent names
         logging.getLogger().setLevel(new.logging.level)
         self.config = dataclasses.replace(new, **{name: getattr(self.config, name) for name in RESTART_SECTIONS})
-        log.info("reloaded: %d intents", len(grammar.intent_names()))
+        log.info("reloaded: %d intents", len(interpreter.grammar.intent_names()))
         self.notifier.notify("READY=1", "STATUS=listening (reloaded)")
         return True
 
-    def _build_reload(self) -> Tuple[Config, Any, "Parts"]:
+    def _build_reload(self) -> Tuple[Config, Interpreter]:
         """Everything a reload swaps in, built completely before anything is swapped."""
-        from voiced.pipeline import Parts
-        from voiced.rescoring import make_rescorer
+        from voiced.interpreter import build_interpreter
 
         new = self._reload_config() if self._reload_config else self.config
-        grammar, matcher = load_matcher(new)
-        # the rescorer renders candidates from the grammar, so it follows the new matcher
-        rescorer = make_rescorer(new.rescoring, self.processor.transcriber, matcher)
-        return new, grammar, Parts(matcher, rescorer, make_recorder(new))
+        # the new rescorer scores with the running recogniser's own decoder
+        return new, build_interpreter(new, self.processor.transcriber, recorder=make_recorder(new))
 
     def _reload_failed(self, why: str) -> bool:
         log.error("reload failed (%s); still using the previous grammar and settings", why)
@@ -202,7 +202,8 @@ class Daemon:
             log.error("processing did not finish within %.0f s; exiting anyway", STOP_TIMEOUT_S)
         self.publisher.close()
         # Waits up to 3 s for the broker too; what it does not acknowledge stays in the journal.
-        self.link.close(wait_s=3.0)
+        if self.link is not None:  # always, once start() has run
+            self.link.close(wait_s=3.0)
         self.source.close()
         self._threads[0].join(1.0)
         self.capture_stuck = self._threads[0].is_alive()
@@ -233,7 +234,7 @@ class Daemon:
             self._failure = exc
         self._put(_END)
 
-    def _put(self, item: Any) -> bool:
+    def _put(self, item: Optional[np.ndarray]) -> bool:
         """Wait for room (back-pressure, so no audio is lost) unless processing has ended."""
         while not self._done.is_set():
             try:
@@ -254,7 +255,7 @@ class Daemon:
         finally:
             self._done.set()
 
-    def _handle(self, event: Any) -> None:
+    def _handle(self, event: Event) -> None:
         self.processor.handle(event)
         if event.kind == SPEECH_START:
             self.notifier.status("hearing speech")
@@ -289,7 +290,7 @@ class Daemon:
             if listening:
                 for event in feed(block):
                     handle(event)
-        events: List[Any] = self.endpointer.flush() if listening else []
+        events: List[Event] = self.endpointer.flush() if listening else []
         for event in events:  # closes the utterance in flight at shutdown or end of input
             handle(event)
 
@@ -299,7 +300,7 @@ class Daemon:
         if now - self._last_ping < self._watchdog_s:
             return
         self._last_ping = now
-        if self.link.alive():
+        if self.link is not None and self.link.alive():
             self.notifier.watchdog()
         else:
             log.error("MQTT network thread is not running; withholding the watchdog ping")
@@ -312,14 +313,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def run_daemon(config_path: Optional[Path], override: Callable[[Config], Config] = lambda c: c,
-               stdin=None) -> int:
+               stdin: Optional[BinaryIO] = None) -> int:
     """Load the config, apply command-line overrides, run until stopped."""
     def load() -> Config:
         return override(load_config(config_path) if config_path else Config())
 
     daemon = Daemon(load(), reload_config=load, stdin=stdin)
     code = daemon.run()
-    if getattr(daemon, "capture_stuck", False):
+    if daemon.capture_stuck:
         # The capture thread is blocked in a read that stop() cannot interrupt (an idle pipe).
         # Everything is published and closed; leave now instead of hanging in interpreter
         # shutdown, which would wait on that reader's lock.

@@ -196,7 +196,7 @@ def _measurements(daemon: BenchDaemon, arrivals: Arrivals, spec: Dict[str, Any])
     return {"utterances": utterances, "idle_cpu_pct": idle_pct,
             "speech_load_pct": 100.0 * daemon.speaking_s / speech_s if speech_s else None,
             "peak_rss_mb": peak_rss_mb(), "speculation": dict(daemon.processor.speculation),
-            "model": daemon.processor.transcriber.files.name, "rescorer": daemon.processor.rescorer is not None}
+            "model": daemon.model_name, "rescorer": daemon.processor.interpreter.rescorer is not None}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -23,48 +23,59 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from voiced.endpoint import (AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED,
                              SPEECH_START, Event)
+from voiced.interpreter import Interpreter
 from voiced.payloads import Utterance
+from voiced.stages import Recogniser, Recorder, Rescorer, ResultCallback, Sink, TextMatcher
+
+if TYPE_CHECKING:
+    from voiced.asr.models import ModelFiles
+    from voiced.asr.sessions import SessionSettings
+    from voiced.asr.transcriber import Transcript
+    from voiced.config import Config
+    from voiced.endpoint import Endpointer
+    from voiced.grammar.matcher import Matcher, MatchResult
+    from voiced.grammar.model import Grammar
 
 log = logging.getLogger(__name__)
 
 HISTORY = 256  # per-utterance records kept for benchmarks and diagnostics
 
 
-@dataclass(frozen=True)
-class Parts:
-    """What a grammar reload replaces, swapped as one value so an utterance never sees a mix
-    (matched by the new grammar and rescored against the old one)."""
-
-    matcher: Any
-    rescorer: Any = None  # voiced.rescoring.Rescorer: second opinion after the matcher, or None
-    recorder: Any = None
-
-
 @dataclass
 class _Pass:
     """One finalize → match (→ rescore) over the utterance's audio as it stood."""
 
-    transcript: Any
-    result: Any
-    parts: Parts
+    transcript: Transcript
+    result: MatchResult
+    interpreter: Interpreter  # the one that produced `result`: its grammar's actions go out with it
     latency: Dict[str, float]  # compute times: asr, match, rescore (ms)
 
 
-class UtteranceProcessor:
-    """Turns the endpointer's events into results. Its Parts may be swapped live with `use`."""
+class _CallbackSink:
+    """A plain function (utterance, result) used as a Sink; it has no use for the grammar."""
 
-    def __init__(self, transcriber: Any, matcher: Any, publish: Callable[[Utterance, Any], Any],
-                 recorder: Any = None, stream_started_at: Optional[float] = None, rescorer: Any = None,
-                 speculative: bool = False):
+    def __init__(self, callback: ResultCallback):
+        self._callback = callback
+
+    def publish(self, utterance: Utterance, result: MatchResult, grammar: Grammar) -> object:
+        return self._callback(utterance, result)
+
+
+class UtteranceProcessor:
+    """Turns the endpointer's events into results. Its Interpreter may be swapped live with `use`."""
+
+    def __init__(self, transcriber: Recogniser, matcher: TextMatcher, publish: Union[Sink, ResultCallback],
+                 recorder: Optional[Recorder] = None, stream_started_at: Optional[float] = None,
+                 rescorer: Optional[Rescorer] = None, speculative: bool = False):
         self.transcriber = transcriber
-        self.parts = Parts(matcher, rescorer, recorder)
-        self._publish = publish
+        self.interpreter = Interpreter(matcher, rescorer, recorder)
+        self._sink: Sink = publish if isinstance(publish, Sink) else _CallbackSink(publish)
         self._stream_started_at = stream_started_at
         self._audio: List[np.ndarray] = []
         self._start_s: Optional[float] = None
@@ -76,17 +87,9 @@ class UtteranceProcessor:
         """one record per finished utterance: id, start_s, end_s, decided_s, speculative, asr_ms, wait_ms,
         n_tokens, text"""
 
-    def use(self, parts: Parts) -> None:
-        """Swap in a reloaded grammar's parts; the next pass uses all of them."""
-        self.parts = parts
-
-    @property
-    def matcher(self) -> Any:
-        return self.parts.matcher
-
-    @property
-    def rescorer(self) -> Any:
-        return self.parts.rescorer
+    def use(self, interpreter: Interpreter) -> None:
+        """Swap in a reloaded grammar's interpreter; the next pass uses all of it."""
+        self.interpreter = interpreter
 
     @property
     def in_utterance(self) -> bool:
@@ -106,7 +109,7 @@ class UtteranceProcessor:
         elif event.kind == AUDIO and self.in_utterance and event.audio is not None:
             self._discard("more audio")
             self.transcriber.feed(event.audio)
-            if self.parts.recorder is not None:
+            if self.interpreter.recorder is not None:
                 self._audio.append(event.audio)
         elif event.kind == SPEECH_MAYBE_ENDED:
             log.debug("speech may have ended at %.2f s", event.time_s)
@@ -129,22 +132,15 @@ class UtteranceProcessor:
     def _run_pass(self) -> _Pass:
         t0 = time.perf_counter()
         transcript = self.transcriber.finalize()
-        t1 = time.perf_counter()
-        parts = self.parts  # read once: a reload on another thread swaps the whole value
-        matcher, rescorer = parts.matcher, parts.rescorer
-        result = matcher.match(transcript.text)
-        t_match = time.perf_counter()
-        if rescorer is not None and transcript.text.strip():
-            # Scores grammar sentences on this utterance's encoder states (still cached: no new encode).
-            result = rescorer.decide(result, transcript, self.transcriber.encoder_states())
-        t2 = time.perf_counter()
-        latency = {"asr": (t1 - t0) * 1000.0, "match": (t_match - t1) * 1000.0, "rescore": (t2 - t_match) * 1000.0}
-        return _Pass(transcript, result, parts, latency)
+        asr_ms = (time.perf_counter() - t0) * 1000.0
+        interpreter = self.interpreter  # read once: a reload on another thread swaps the whole value
+        result, steps = interpreter.interpret(transcript, self.transcriber)
+        return _Pass(transcript, result, interpreter, {"asr": asr_ms, **steps})
 
     def _take_pass(self) -> Optional[_Pass]:
         """The speculative result, if it is still what finalizing now would give."""
         done, self._spec = self._spec, None
-        if done is not None and done.parts is not self.parts:
+        if done is not None and done.interpreter is not self.interpreter:
             log.debug("grammar reloaded since the speculative result; finalizing again")
             return None
         return done
@@ -178,7 +174,7 @@ class UtteranceProcessor:
                              "speculative": speculated, "asr_ms": done.latency["asr"], "wait_ms": wait_ms,
                              "n_tokens": transcript.timings.get("n_tokens", 0.0), "text": transcript.text})
         if transcript.text.strip():
-            self._publish(utt, result)
+            self._sink.publish(utt, result, done.interpreter.grammar)
             self.completed += 1
         if not transcript.text.strip():  # a cough or a door: nothing to tell anyone
             log.info("heard nothing intelligible in %.1f s of speech", end_s - start_s)
@@ -186,8 +182,8 @@ class UtteranceProcessor:
             log.info("heard %r → %s %s (%.2f)", transcript.text, result.intent,
                      {k: s.value for k, s in result.slots.items()}, result.confidence)
         else:
-            log.info("heard %r → not recognized (%s)", transcript.text, getattr(result, "reason", ""))
-        recorder = self.parts.recorder
+            log.info("heard %r → not recognized (%s)", transcript.text, result.reason)
+        recorder = self.interpreter.recorder
         if recorder is not None:
             audio = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.float32)
             recorder.save(utt.id, audio, {
@@ -200,17 +196,19 @@ class UtteranceProcessor:
         return utt
 
 
-def build_stages(config: Any, files: Any, asr_settings: Any, vad_threads: int, matcher: Any,
-                 publish: Callable[[Utterance, Any], Any], recorder: Any = None) -> Tuple[Any, UtteranceProcessor]:
+def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSettings, vad_threads: int,
+                 matcher: Matcher, publish: Union[Sink, ResultCallback],
+                 recorder: Optional[Recorder] = None) -> Tuple[Endpointer, UtteranceProcessor]:
     """The endpointer and the utterance processor as the daemon runs them; `voiced eval` builds
     them here too, so what it measures is the daemon's path. Loads and warms the models."""
     from voiced.asr.transcriber import Transcriber
     from voiced.endpoint import Endpointer
-    from voiced.rescoring import make_rescorer
+    from voiced.interpreter import build_interpreter
     from voiced.vad import SileroVad
 
     transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second)
     endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))
-    processor = UtteranceProcessor(transcriber, matcher, publish, recorder, speculative=config.speculative,
-                                   rescorer=make_rescorer(config.rescoring, transcriber, matcher))
+    interpreter = build_interpreter(config, transcriber, matcher, recorder)
+    processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, interpreter.recorder,
+                                   speculative=config.speculative, rescorer=interpreter.rescorer)
     return endpointer, processor

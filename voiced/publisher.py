@@ -1,7 +1,9 @@
 """The last pipeline stage: turn a match into MQTT messages, and take `listen` commands back.
 
 It decides what goes where (intent, not_recognized, transcript, Hermes, Home Assistant,
-per-intent actions); MqttLink (voiced.mqtt) makes sure it arrives. An action that cannot be
+per-intent actions); MqttLink (voiced.mqtt) makes sure it arrives. The actions are those of the
+grammar that produced the result, handed over with it (voiced.stages.Sink), so a reload never
+pairs a result with another grammar's actions. An action that cannot be
 rendered (a value that cannot be part of a topic) is refused with one log line; the intent's
 own messages still go out. Home Assistant discovery is re-announced at most once a second,
 however often Home Assistant says `online`.
@@ -13,19 +15,51 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, TextIO, Tuple, Union
 
 from voiced import payloads
 from voiced.config import Config, MqttConfig
 from voiced.errors import ConfigError, Problem
 from voiced.journal import Journal, JournalError
-from voiced.mqtt import MqttLink, read_password, tls_paths
+from voiced.mqtt import Message, MessageHandler, MqttLink, Payload, read_password, tls_paths
 from voiced.payloads import Topics, Utterance, dumps
+
+if TYPE_CHECKING:
+    from voiced.grammar.matcher import MatchResult
+    from voiced.grammar.model import Grammar
 
 log = logging.getLogger(__name__)
 
 DISCOVERY_INTERVAL_S = 1.0  # Home Assistant restarting, or a flood of `online`, gets one announcement a second
-Message = Tuple[str, Union[str, bytes], bool]
+
+
+class Link(Protocol):
+    """A connection that delivers messages: MqttLink, or StdoutLink when MQTT is off."""
+
+    @property
+    def connected(self) -> bool:
+        """Connected now (messages go out at once rather than after the next connect)."""
+
+    def publish_many(self, messages: Sequence[Message]) -> int:
+        """Queue messages (QoS 1, kept until acknowledged); returns how many were accepted."""
+
+    def publish_now(self, topic: str, payload: Payload, retain: bool = True) -> None:
+        """Retained state for the current connection only (not journalled)."""
+
+    def subscribe(self, topic: str, handler: MessageHandler) -> None:
+        """Call handler(topic, payload) on the network thread for each message on `topic`."""
+
+    def on_connect(self, hook: Callable[[], None]) -> None:
+        """Call hook() on the network thread after every (re)connect."""
+
+    def start(self, wait_s: float = 5.0) -> None:
+        """Connect (waiting up to wait_s) and start the network thread."""
+
+    def alive(self) -> bool:
+        """The network thread is running."""
+
+    def close(self, wait_s: float = 2.0) -> None:
+        """Publish offline, wait up to wait_s for what is unacknowledged, disconnect."""
 
 
 class StdoutLink:
@@ -38,7 +72,7 @@ class StdoutLink:
         self._stream = stream or sys.stdout
         self._lock = threading.Lock()
 
-    def publish(self, topic: str, payload: Union[str, bytes], retain: bool = False) -> bool:
+    def publish(self, topic: str, payload: Payload, retain: bool = False) -> bool:
         return self.publish_many([(topic, payload, retain)]) == 1
 
     def publish_many(self, messages: Sequence[Message]) -> int:
@@ -48,10 +82,10 @@ class StdoutLink:
                 print(f"{topic} {text}", file=self._stream, flush=True)
         return len(messages)
 
-    def publish_now(self, topic: str, payload: Union[str, bytes], retain: bool = True) -> None:
+    def publish_now(self, topic: str, payload: Payload, retain: bool = True) -> None:
         pass  # retained state has no meaning without a broker
 
-    def subscribe(self, topic: str, handler: Callable[[str, bytes], None]) -> None:
+    def subscribe(self, topic: str, handler: MessageHandler) -> None:
         pass
 
     def on_connect(self, hook: Callable[[], None]) -> None:
@@ -91,10 +125,11 @@ def open_link(config: Config) -> Union[MqttLink, StdoutLink]:
 
 def journal_path(config: Config) -> Optional[Path]:
     """Where this site's outbox journal lives; None when it is off or no state directory is known."""
-    if not config.mqtt.journal or not config.mqtt.state_dir:
+    folder = config.resolve(config.mqtt.state_dir) if config.mqtt.state_dir else None
+    if not config.mqtt.journal or folder is None:
         return None
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in config.site_id)
-    return Path(config.resolve(config.mqtt.state_dir)) / f"outbox-{safe}.jsonl"
+    return folder / f"outbox-{safe}.jsonl"
 
 
 def open_journal(config: Config) -> Optional[Journal]:
@@ -116,9 +151,10 @@ def topics_for(config: Config) -> Topics:
 
 
 class Publisher:
-    """Publishes results for one site; calls on_listen(bool) when `listen/set` arrives."""
+    """Publishes results for one site (a voiced.stages.Sink); calls on_listen(bool) when
+    `listen/set` arrives."""
 
-    def __init__(self, link: Any, topics: Topics, config: MqttConfig, site_id: str,
+    def __init__(self, link: Link, topics: Topics, config: MqttConfig, site_id: str,
                  on_listen: Optional[Callable[[bool], None]] = None):
         self._link = link
         self._topics = topics
@@ -126,17 +162,17 @@ class Publisher:
         self._site = site_id
         self._on_listen = on_listen
         self._listening = True
-        self._grammar: Any = None
+        self._announced: Optional[Grammar] = None  # whose intents Home Assistant is told about
         self._discovery = Coalescer(self._publish_discovery, DISCOVERY_INTERVAL_S)
         link.on_connect(self._publish_state)
         link.subscribe(topics.listen_set, self._handle_listen_set)
         if config.ha_discovery:
             link.subscribe(topics.ha_status, self._handle_ha_status)
 
-    def set_grammar(self, grammar: Any) -> None:
-        """Use this grammar's actions and intent names (after start and on every reload)."""
-        self._grammar = grammar
-        if self._config.ha_discovery and getattr(self._link, "connected", False):
+    def announce(self, grammar: Grammar) -> None:
+        """Tell Home Assistant this grammar's intent names (after start and on every reload)."""
+        self._announced = grammar
+        if self._config.ha_discovery and self._link.connected:
             self._discovery.request()
 
     def close(self) -> None:
@@ -151,8 +187,9 @@ class Publisher:
         self._listening = on
         self._link.publish_now(self._topics.listen, "on" if on else "off", retain=True)
 
-    def publish(self, utt: Utterance, result: Any) -> List[str]:
-        """Publish everything one utterance produces; returns the topics, in order."""
+    def publish(self, utt: Utterance, result: MatchResult, grammar: Grammar) -> List[str]:
+        """Publish everything one utterance produces, with the actions `grammar` (the one that
+        produced `result`) gives its intent; returns the topics, in order."""
         messages: List[Message] = []
 
         def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False) -> None:
@@ -162,13 +199,13 @@ class Publisher:
             send(self._topics.transcript, payloads.transcript_payload(utt, self._site))
         if self._config.hermes:
             send(payloads.HERMES_TEXT_CAPTURED, payloads.hermes_text_captured(utt, self._site))
-        if result is not None and result.recognized:
+        if result.recognized and result.intent is not None:
             send(self._topics.intent(result.intent), payloads.intent_payload(utt, result, self._site))
             if self._config.hermes:
                 send(payloads.hermes_intent_topic(result.intent), payloads.hermes_intent(utt, result, self._site))
             if self._config.ha_discovery:
                 send(self._topics.event, payloads.event_payload(utt, result, self._site))
-            for topic, payload, retain in self._actions(result):
+            for topic, payload, retain in self._actions(result, grammar):
                 send(topic, payload, retain)
         else:
             send(self._topics.not_recognized, payloads.not_recognized_payload(utt, result, self._site))
@@ -177,14 +214,14 @@ class Publisher:
         self._link.publish_many(messages)  # one journal write for the whole utterance
         return [topic for topic, _, _ in messages]
 
-    def _actions(self, result: Any) -> List[tuple]:
-        intent = getattr(self._grammar, "intents", {}).get(result.intent) if self._grammar else None
-        action = getattr(intent, "action", None)
+    def _actions(self, result: MatchResult, grammar: Grammar) -> List[Tuple[str, str, bool]]:
+        intent = grammar.intents.get(result.intent) if result.intent is not None else None
+        action = intent.action if intent is not None else None
         if not action:
             return []
         from voiced.grammar.actions import render_action
 
-        rendered = []
+        rendered: List[Tuple[str, str, bool]] = []
         for one in action if isinstance(action, list) else [action]:
             try:
                 topic, payload = render_action(one, result)
@@ -192,7 +229,7 @@ class Publisher:
                 log.error("action of intent %s refused (topic %s): %s", result.intent, one.topic, exc)
                 continue
             # Actions always go out at QoS 1 through the outbox (at least once, never lost).
-            rendered.append((topic, payload, bool(getattr(one, "retain", False))))
+            rendered.append((topic, payload, bool(one.retain)))
         return rendered
 
     # --- network-thread handlers --------------------------------------------------------
@@ -203,9 +240,10 @@ class Publisher:
             self._discovery.request()
 
     def _publish_discovery(self) -> None:
-        if self._grammar is None:
+        grammar = self._announced
+        if grammar is None:
             return
-        config = payloads.ha_discovery(self._topics, self._grammar.intent_names())
+        config = payloads.ha_discovery(self._topics, grammar.intent_names())
         self._link.publish_now(self._topics.discovery, dumps(config), retain=True)
 
     def _handle_listen_set(self, topic: str, payload: bytes) -> None:

@@ -1,0 +1,90 @@
+"""Transcript to result: the grammar matcher, then (maybe) the acoustic rescorer.
+
+An Interpreter is everything a grammar reload replaces, built completely before it is used and
+then swapped as one value: the matcher (and through it the grammar, its intents and actions),
+the rescorer that renders its candidates from that same grammar, and the debug recorder. The
+processor reads it once per utterance and hands its grammar to the sink with the result, so a
+result is never matched by one grammar, rescored against another or published with a third's
+actions.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, cast
+
+from voiced.stages import Recogniser, Recorder, Rescorer, TextMatcher
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from voiced.asr.transcriber import Transcript
+    from voiced.config import Config
+    from voiced.grammar.matcher import Matcher, MatchResult
+    from voiced.grammar.model import Grammar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """One grammar's matcher, the rescorer built on it (or None) and the debug recorder (or None)."""
+
+    matcher: TextMatcher
+    rescorer: Optional[Rescorer] = None
+    recorder: Optional[Recorder] = None
+
+    @property
+    def grammar(self) -> Grammar:
+        """The grammar every result of this interpreter comes from (intents, slots, actions)."""
+        return self.matcher.grammar
+
+    def interpret(self, transcript: Transcript, recogniser: Recogniser) -> Tuple[MatchResult, Dict[str, float]]:
+        """The result for one utterance's transcript, and what each step cost (ms: match, rescore)."""
+        t0 = time.perf_counter()
+        result = self.matcher.match(transcript.text)
+        t1 = time.perf_counter()
+        if self.rescorer is not None and transcript.text.strip():
+            # Scores grammar sentences on this utterance's encoder states (still cached: no new encode).
+            result = self.rescorer.decide(result, transcript, recogniser.encoder_states())
+        t2 = time.perf_counter()
+        return result, {"match": (t1 - t0) * 1000.0, "rescore": (t2 - t1) * 1000.0}
+
+
+def load_matcher(config: Config) -> Tuple[Grammar, Matcher]:
+    """The grammar named by config.grammar.paths and a matcher for it; GrammarError lists every problem."""
+    from voiced.grammar.loader import load_grammar
+    from voiced.grammar.matcher import Matcher
+
+    paths: List[Path] = [_path(config, p) for p in config.grammar.paths]
+    grammar = load_grammar(paths)
+    return grammar, Matcher(grammar, threshold=config.grammar.threshold, tie_margin=config.grammar.tie_margin,
+                            slot_threshold=config.grammar.slot_threshold)
+
+
+def make_recorder(config: Config) -> Optional[Recorder]:
+    """The debug recorder of config.debug; None when recordings are off."""
+    if not config.debug.recordings_dir:
+        return None
+    from voiced.recorder import Recorder as FileRecorder
+
+    return FileRecorder(_path(config, config.debug.recordings_dir), config.debug.max_recordings)
+
+
+def build_interpreter(config: Config, transcriber: Recogniser, matcher: Optional[Matcher] = None,
+                      recorder: Optional[Recorder] = None) -> Interpreter:
+    """A complete interpreter for `config`: `matcher` (loaded from config.grammar when None), a
+    rescorer on it per config.rescoring, and `recorder`. The rescorer scores with the decoder
+    and tokenizer of `transcriber` (a voiced.asr.Transcriber, the one the processor runs)."""
+    from voiced.rescoring import make_rescorer
+
+    if matcher is None:
+        _, matcher = load_matcher(config)
+    # the rescorer renders candidates from the grammar, so it is built on this very matcher
+    return Interpreter(matcher, make_rescorer(config.rescoring, transcriber, matcher), recorder)
+
+
+def _path(config: Config, path: str) -> Path:
+    # Config.resolve returns None only for None, and `path` is a str
+    return cast("Path", config.resolve(path))

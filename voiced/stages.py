@@ -1,0 +1,78 @@
+"""What each pipeline stage must offer the next one, as small typed interfaces.
+
+    audio ─▶ Endpointer ─(Event)─▶ UtteranceProcessor
+                 Recogniser:  reset · feed(audio) · finalize() → Transcript · encoder_states()
+                 Interpreter: TextMatcher.match(text) (→ Rescorer.decide) → MatchResult
+             ─▶ Sink.publish(utterance, result, grammar)
+
+The processor is written against these, not against the concrete classes, so a reader tracing
+`UtteranceProcessor.handle` knows exactly which `feed` and which `publish` are meant, and tests
+can stand in a fake for any one stage. The interpreter returns one result type, MatchResult,
+whichever stage decided it (its `decided_by` says which).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from voiced.asr.transcriber import Transcript
+    from voiced.grammar.matcher import MatchResult
+    from voiced.grammar.model import Grammar
+    from voiced.payloads import Utterance
+
+
+class Recogniser(Protocol):
+    """Speech to text for one utterance at a time (voiced.asr.Transcriber). Not thread-safe."""
+
+    def reset(self) -> None:
+        """Forget the current utterance."""
+
+    def feed(self, chunk: np.ndarray) -> None:
+        """Add float32 16 kHz mono audio of the current utterance."""
+
+    def finalize(self) -> Transcript:
+        """Transcribe everything fed since the last reset (kept until reset)."""
+
+    def encoder_states(self) -> np.ndarray:
+        """Encoder states [1, frames, width] of the audio fed so far (cached: no second encode)."""
+
+
+class TextMatcher(Protocol):
+    """Transcript text to a result, against one grammar (voiced.grammar.Matcher)."""
+
+    @property
+    def grammar(self) -> Grammar:
+        """The grammar its results come from: their intents, slots and actions."""
+
+    def match(self, text: str) -> MatchResult:
+        """The best intent for `text`, or why there is none."""
+
+
+class Rescorer(Protocol):
+    """The acoustic second opinion after the matcher (voiced.rescoring.Rescorer)."""
+
+    def decide(self, match: MatchResult, transcript: Transcript, encoder_states: np.ndarray) -> MatchResult:
+        """The final result: `match` itself, or what scoring grammar sentences on the audio concluded."""
+
+
+class Recorder(Protocol):
+    """Debug recordings of what the recogniser heard (voiced.recorder.Recorder)."""
+
+    def save(self, utterance_id: str, audio: np.ndarray, info: Dict[str, Any]) -> Optional[Path]:
+        """Write one recording; never raises."""
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where an utterance's result goes (voiced.publisher.Publisher)."""
+
+    def publish(self, utterance: Utterance, result: MatchResult, grammar: Grammar) -> object:
+        """Publish one utterance and its result. `grammar` is the one that produced the result,
+        so its actions are the ones that go out, even across a reload."""
+
+
+ResultCallback = Callable[["Utterance", "MatchResult"], object]
+"""A plain function standing in for a Sink where actions do not matter (`voiced eval`, tests)."""
