@@ -21,6 +21,7 @@ from voiced.config import Config, GrammarConfig, VadConfig, load_config
 from voiced.endpoint import AUDIO_COMPLETE, SPEECH_END, SPEECH_RESUMED, Endpointer
 from voiced.pipeline import UtteranceProcessor
 from voiced.publisher import Publisher, StdoutLink, topics_for
+from voiced.stages import Finished, Observer
 from voiced.vad import SileroVad
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,15 +53,31 @@ def vad() -> SileroVad:
     return SileroVad(None)
 
 
+class Tally(Observer):
+    """Speculative results used and discarded, and the utterances finished."""
+
+    def __init__(self) -> None:
+        self.speculation = {"used": 0, "discarded": 0}
+        self.finished: List[Finished] = []
+
+    def speculation_discarded(self, why: str) -> None:
+        self.speculation["discarded"] += 1
+
+    def utterance_finished(self, finished: Finished) -> None:
+        self.finished.append(finished)
+        self.speculation["used"] += finished.speculative
+
+
 def run(stream: np.ndarray, transcriber, matcher, config: Config, vad_config: VadConfig, vad: SileroVad,
-        speculative: bool) -> Tuple[List[Tuple[str, dict]], UtteranceProcessor, list]:
+        speculative: bool) -> Tuple[List[Tuple[str, dict]], UtteranceProcessor, Tally, list]:
     """The daemon's processing loop over `stream`: published messages (timing fields dropped),
-    the processor and the endpointer's events."""
+    the processor, what its observer saw and the endpointer's events."""
     grammar, match = matcher
     out = io.StringIO()
     publisher = Publisher(StdoutLink(out), topics_for(config), config.mqtt, config.site_id)
     publisher.announce(grammar)
-    processor = UtteranceProcessor(transcriber, match, publisher, speculative=speculative)
+    tally = Tally()
+    processor = UtteranceProcessor(transcriber, match, publisher, speculative=speculative, observer=tally)
     endpointer = Endpointer(vad_config, vad)
     endpointer.reset()
     events = []
@@ -77,7 +94,7 @@ def run(stream: np.ndarray, transcriber, matcher, config: Config, vad_config: Va
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k not in TIMING_KEYS}
         messages.append((topic, data))
-    return messages, processor, events
+    return messages, processor, tally, events
 
 
 def commands_stream(speech_dir: Path) -> np.ndarray:
@@ -88,11 +105,11 @@ def commands_stream(speech_dir: Path) -> np.ndarray:
 
 
 def assert_identical(stream, transcriber, matcher, config, vad, vad_config=VadConfig()):
-    naive, plain, _ = run(stream, transcriber, matcher, config, vad_config, vad, speculative=False)
-    fast, spec, _ = run(stream, transcriber, matcher, config, vad_config, vad, speculative=True)
-    assert plain.speculation == {"used": 0, "discarded": 0}
-    assert spec.speculation["used"] == plain.completed == spec.completed > 0
-    assert all(r["speculative"] for r in spec.history)
+    naive, plain, plain_seen, _ = run(stream, transcriber, matcher, config, vad_config, vad, speculative=False)
+    fast, spec, spec_seen, _ = run(stream, transcriber, matcher, config, vad_config, vad, speculative=True)
+    assert plain_seen.speculation == {"used": 0, "discarded": 0}
+    assert spec_seen.speculation["used"] == plain.completed == spec.completed > 0
+    assert all(f.speculative for f in spec_seen.finished)
     assert fast == naive
     return naive
 
@@ -122,11 +139,11 @@ def test_speech_resuming_in_the_hangover_discards_the_speculative_result(speech_
     first = load_audio(speech_dir / "commands" / "stp_what_time_is_it.wav")
     second = load_audio(speech_dir / "commands" / "stp_lock_the_front_door.wav")
     stream = np.concatenate([noise(1.0), first, noise(0.2, seed=2), second, noise(2.0)])
-    naive, _, events = run(stream, base_en_transcriber, matcher, config, vad_config, vad, speculative=False)
-    fast, spec, _ = run(stream, base_en_transcriber, matcher, config, vad_config, vad, speculative=True)
+    naive, _, _, events = run(stream, base_en_transcriber, matcher, config, vad_config, vad, speculative=False)
+    fast, _, spec_seen, _ = run(stream, base_en_transcriber, matcher, config, vad_config, vad, speculative=True)
     kinds = [e.kind for e in events if e.kind in (AUDIO_COMPLETE, SPEECH_RESUMED, SPEECH_END)]
     assert kinds[:3] == [AUDIO_COMPLETE, SPEECH_RESUMED, AUDIO_COMPLETE] and kinds.count(SPEECH_END) == 1, kinds
-    assert spec.speculation == {"used": 1, "discarded": 1}
+    assert spec_seen.speculation == {"used": 1, "discarded": 1}
     assert fast == naive
     text = naive[0][1]["text"].lower()
     assert "time" in text and "door" in text, naive  # one utterance with both halves
@@ -137,11 +154,11 @@ def test_the_config_switch_turns_speculation_off(speech_dir, base_en_transcriber
     off = load_config(text="speculative: false\n")
     assert off.speculative is False
     stream = np.concatenate([noise(0.5), load_audio(speech_dir / "commands" / CLIPS[2]), noise(1.5)])
-    _, processor, events = run(stream, base_en_transcriber, matcher, config, VadConfig(), vad,
-                               speculative=off.speculative)
+    _, processor, seen, events = run(stream, base_en_transcriber, matcher, config, VadConfig(), vad,
+                                     speculative=off.speculative)
     assert any(e.kind == AUDIO_COMPLETE for e in events)
-    assert processor.completed == 1 and processor.speculation == {"used": 0, "discarded": 0}
-    assert not processor.history[0]["speculative"]
+    assert processor.completed == 1 and seen.speculation == {"used": 0, "discarded": 0}
+    assert not seen.finished[0].speculative
 
 
 def test_post_pad_shorter_than_the_hangover_completes_the_audio_before_the_endpoint(speech_dir, vad):

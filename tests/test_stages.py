@@ -18,7 +18,7 @@ from voiced.interpreter import Interpreter
 from voiced.payloads import Utterance
 from voiced.pipeline import UtteranceProcessor
 from voiced.publisher import Publisher, StdoutLink, topics_for
-from voiced.stages import Recogniser, Sink, TextMatcher
+from voiced.stages import Finished, Observer, Recogniser, Sink, TextMatcher
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,6 +76,18 @@ class SwapDuringMatch:
         return result
 
 
+class Tally(Observer):
+    def __init__(self) -> None:
+        self.discarded: List[str] = []
+        self.finished: List[Finished] = []
+
+    def speculation_discarded(self, why: str) -> None:
+        self.discarded.append(why)
+
+    def utterance_finished(self, finished: Finished) -> None:
+        self.finished.append(finished)
+
+
 def utterance(processor: UtteranceProcessor, speculate: bool = False) -> None:
     audio = np.zeros(1600, dtype=np.float32)
     processor.handle(Event(SPEECH_START, 0.0, 1, start_s=0.0))
@@ -126,6 +138,24 @@ def test_a_speculative_result_from_before_a_reload_is_computed_again():
     processor.use(Interpreter(Matcher(load_grammar_text(grammar_text("new")))))
     processor.handle(Event(SPEECH_END, 0.1, 1, end_s=0.1))
     assert recogniser.finalized == 2 and action_topics(out) == ["new/kitchen/set"]
+
+
+def test_the_observer_sees_speculation_and_finished_utterances():
+    tally = Tally()
+    processor = UtteranceProcessor(FakeRecogniser(), Matcher(load_grammar_text(grammar_text("old"))),
+                                   lambda utt, result: None, speculative=True, observer=tally)
+    audio = np.zeros(1600, dtype=np.float32)
+    processor.handle(Event(SPEECH_START, 0.0, 1, start_s=0.0))
+    processor.handle(Event(AUDIO, 0.0, 1, audio))
+    processor.handle(Event(AUDIO_COMPLETE, 0.1, 1))
+    processor.handle(Event(AUDIO, 0.1, 1, audio))  # more audio: the speculative result is stale
+    processor.handle(Event(SPEECH_END, 0.2, 1, end_s=0.2))
+    utterance(processor, speculate=True)
+    assert tally.discarded == ["more audio"]
+    (first, second) = tally.finished
+    assert (first.speculative, second.speculative) == (False, True)
+    assert second.decided_s == 0.6 and second.n_tokens == 6.0
+    assert second.utterance.text == "turn on the kitchen light" and "asr" in second.utterance.latency_ms
 
 
 def test_a_plain_function_still_receives_every_result():

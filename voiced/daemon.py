@@ -29,6 +29,7 @@ from voiced.endpoint import SPEECH_END, SPEECH_START, Event
 from voiced.errors import BrokerError, ConfigError, Problem, ProblemsError, VoicedError
 from voiced.interpreter import load_matcher, make_recorder
 from voiced.notify import Notifier, watchdog_interval_s
+from voiced.stages import NO_OBSERVER, Observer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,7 +53,8 @@ RESTART_SECTIONS = ("site_id", "audio", "vad", "model", "mqtt")
 
 
 class Daemon:
-    """One run of the service. `reload_config` re-reads the config (with the same CLI overrides)."""
+    """One run of the service. `reload_config` re-reads the config (with the same CLI overrides);
+    `observer` watches the audio path (benchmarks)."""
 
     # Built by start(): the stages, threads and connection of this run.
     publisher: Publisher
@@ -64,10 +66,12 @@ class Daemon:
     _threads: List[threading.Thread]
 
     def __init__(self, config: Config, reload_config: Optional[Callable[[], Config]] = None,
-                 notifier: Optional[Notifier] = None, stdin: Optional[BinaryIO] = None):
+                 notifier: Optional[Notifier] = None, stdin: Optional[BinaryIO] = None,
+                 observer: Observer = NO_OBSERVER):
         self.config = config
         self._reload_config = reload_config
         self.notifier = notifier or Notifier()
+        self.observer = observer
         self._stdin = stdin
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -107,7 +111,7 @@ class Daemon:
         files = resolve_model(cfg.resolve(cfg.model.path), models_dir())
         self.model_name = files.name
         self.endpointer, self.processor = build_stages(cfg, files, plan.asr, plan.vad.intra_op_threads, matcher,
-                                                       self.publisher, make_recorder(cfg))
+                                                       self.publisher, make_recorder(cfg), self.observer)
 
         self.source = open_source(cfg.audio, stdin=self._stdin,
                                   base_dir=Path(cfg.source_path).parent if cfg.source_path else None)
@@ -224,6 +228,7 @@ class Daemon:
     def _capture(self) -> None:
         try:
             for block in self.source.chunks():
+                self.observer.block_queued(len(block))
                 if not self._put(block):
                     return
         except VoicedError as exc:
@@ -256,11 +261,14 @@ class Daemon:
             self._done.set()
 
     def _handle(self, event: Event) -> None:
+        in_utterance = self.processor.in_utterance
+        t0 = time.perf_counter()
         self.processor.handle(event)
         if event.kind == SPEECH_START:
             self.notifier.status("hearing speech")
         elif event.kind == SPEECH_END:
             self.notifier.status("listening")
+        self.observer.event_handled(event, in_utterance, time.perf_counter() - t0)
 
     def _process_loop(self) -> None:
         feed, handle = self.endpointer.feed, self._handle

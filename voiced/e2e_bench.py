@@ -20,13 +20,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from voiced.audio import SAMPLE_RATE
 from voiced.daemon import Daemon
-from voiced.endpoint import AUDIO
+from voiced.endpoint import AUDIO, Event
+from voiced.stages import Finished, Observer
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import Client, MQTTMessage
 
 log = logging.getLogger(__name__)
 
@@ -81,28 +85,33 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class BenchDaemon(Daemon):
-    """The daemon, recording when audio was captured and what handling speech cost."""
+class BenchObserver(Observer):
+    """What the benchmark needs to know of a daemon run, told by the daemon as it happens."""
 
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
-        self.captured: List[tuple] = []  # (wall, cpu seconds, samples so far), appended by the capture thread
+    def __init__(self) -> None:
+        self.captured: List[Tuple[float, float, int]] = []
+        """(wall, cpu seconds, samples before this block) per block, appended by the capture thread"""
         self._samples = 0
-        self.speaking_s = 0.0  # processing-thread time spent on utterance audio (feed, encode, VAD excluded)
+        self.speaking_s = 0.0
+        """processing-thread time spent on utterance audio (feed, encode; VAD excluded)"""
+        self.finished: List[Finished] = []
+        self.speculation = {"used": 0, "discarded": 0}
 
-    def _put(self, item: Any) -> bool:
-        if item is not None:
-            self.captured.append((time.time(), _cpu_s(), self._samples))
-            self._samples += len(item)
-        return super()._put(item)
+    def block_queued(self, samples: int) -> None:
+        self.captured.append((time.time(), _cpu_s(), self._samples))
+        self._samples += samples
 
-    def _handle(self, event: Any) -> None:
-        if event.kind == AUDIO and self.processor.in_utterance:
-            t0 = time.perf_counter()
-            super()._handle(event)
-            self.speaking_s += time.perf_counter() - t0
-        else:
-            super()._handle(event)
+    def event_handled(self, event: Event, in_utterance: bool, seconds: float) -> None:
+        if event.kind == AUDIO and in_utterance:
+            self.speaking_s += seconds
+
+    def speculation_discarded(self, why: str) -> None:
+        self.speculation["discarded"] += 1
+
+    def utterance_finished(self, finished: Finished) -> None:
+        self.finished.append(finished)
+        if finished.speculative:
+            self.speculation["used"] += 1
 
 
 @dataclass
@@ -112,7 +121,7 @@ class Arrivals:
     first: Dict[str, float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def on_message(self, client, userdata, msg) -> None:
+    def on_message(self, client: Client, userdata: object, msg: MQTTMessage) -> None:
         now = time.time()
         try:
             uid = json.loads(msg.payload).get("utterance_id")
@@ -123,11 +132,12 @@ class Arrivals:
                 self.first.setdefault(uid, now)
 
 
-def subscribe(host: str, port: int, topic: str, arrivals: Arrivals):
+def subscribe(host: str, port: int, topic: str, arrivals: Arrivals) -> Client:
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     ready = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"voiced-bench-{os.getpid()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"voiced-bench-{os.getpid()}")
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
     client.on_subscribe = lambda *a: ready.set()
     client.on_message = arrivals.on_message
@@ -157,8 +167,9 @@ def run_mode(spec: Dict[str, Any]) -> Dict[str, Any]:
         logging=LoggingConfig(level="WARNING"))
     arrivals = Arrivals()
     client = subscribe(spec["host"], spec["port"], "voiced/bench/#", arrivals)
+    observer = BenchObserver()
     try:
-        daemon = BenchDaemon(config)
+        daemon = Daemon(config, observer=observer)
         code = daemon.run()
         time.sleep(0.3)  # the last message's way back
     finally:
@@ -166,36 +177,37 @@ def run_mode(spec: Dict[str, Any]) -> Dict[str, Any]:
         client.loop_stop()
     if code != 0:
         raise RuntimeError(f"daemon exited with {code}")
-    return _measurements(daemon, arrivals, spec)
+    return _measurements(daemon, observer, arrivals, spec)
 
 
-def _measurements(daemon: BenchDaemon, arrivals: Arrivals, spec: Dict[str, Any]) -> Dict[str, Any]:
+def _measurements(daemon: Daemon, seen: BenchObserver, arrivals: Arrivals, spec: Dict[str, Any]) -> Dict[str, Any]:
     from voiced.audio.wav import load_audio
 
     stream = load_audio(spec["wav"], SAMPLE_RATE)
-    starts = [n for _, _, n in daemon.captured]
+    starts = [n for _, _, n in seen.captured]
 
     def delivered(s: float) -> float:
         """Wall time the block holding stream second `s` was captured."""
         k = max(0, bisect.bisect_left(starts, int(round(s * SAMPLE_RATE))) - 1)
-        return daemon.captured[k][0]
+        return seen.captured[k][0]
 
-    utterances = []
-    for rec in daemon.processor.history:
-        arrived = arrivals.first.get(rec["id"])
-        true_end = last_voiced_s(stream, rec["start_s"], rec["end_s"])
+    utterances: List[Dict[str, Any]] = []
+    for done in seen.finished:
+        utt = done.utterance
+        arrived = arrivals.first.get(utt.id)
+        true_end = last_voiced_s(stream, utt.start_s, utt.end_s)
         utterances.append({
-            "text": rec["text"], "speculative": rec["speculative"], "n_tokens": rec["n_tokens"],
-            "asr_ms": rec["asr_ms"], "audio_s": rec["end_s"] - rec["start_s"],
-            "endpoint_ms": None if arrived is None or rec["decided_s"] is None
-            else (arrived - delivered(rec["decided_s"])) * 1000.0,
+            "text": utt.text, "speculative": done.speculative, "n_tokens": done.n_tokens,
+            "asr_ms": utt.latency_ms["asr"], "audio_s": utt.end_s - utt.start_s,
+            "endpoint_ms": None if arrived is None or done.decided_s is None
+            else (arrived - delivered(done.decided_s)) * 1000.0,
             "speech_end_ms": None if arrived is None else (arrived - delivered(true_end)) * 1000.0})
-    idle = [(w, c) for w, c, n in daemon.captured if IDLE_WINDOW[0] <= n / SAMPLE_RATE <= IDLE_WINDOW[1]]
+    idle = [(w, c) for w, c, n in seen.captured if IDLE_WINDOW[0] <= n / SAMPLE_RATE <= IDLE_WINDOW[1]]
     idle_pct = 100.0 * (idle[-1][1] - idle[0][1]) / (idle[-1][0] - idle[0][0]) if len(idle) > 2 else None
     speech_s = sum(u["audio_s"] for u in utterances)
     return {"utterances": utterances, "idle_cpu_pct": idle_pct,
-            "speech_load_pct": 100.0 * daemon.speaking_s / speech_s if speech_s else None,
-            "peak_rss_mb": peak_rss_mb(), "speculation": dict(daemon.processor.speculation),
+            "speech_load_pct": 100.0 * seen.speaking_s / speech_s if speech_s else None,
+            "peak_rss_mb": peak_rss_mb(), "speculation": dict(seen.speculation),
             "model": daemon.model_name, "rescorer": daemon.processor.interpreter.rescorer is not None}
 
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -31,7 +30,8 @@ from voiced.endpoint import (AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_MAYBE_END
                              SPEECH_START, Event)
 from voiced.interpreter import Interpreter
 from voiced.payloads import Utterance
-from voiced.stages import Recogniser, Recorder, Rescorer, ResultCallback, Sink, TextMatcher
+from voiced.stages import (NO_OBSERVER, Finished, Observer, Recogniser, Recorder, Rescorer, ResultCallback, Sink,
+                           TextMatcher)
 
 if TYPE_CHECKING:
     from voiced.asr.models import ModelFiles
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from voiced.grammar.model import Grammar
 
 log = logging.getLogger(__name__)
-
-HISTORY = 256  # per-utterance records kept for benchmarks and diagnostics
 
 
 @dataclass
@@ -72,20 +70,18 @@ class UtteranceProcessor:
 
     def __init__(self, transcriber: Recogniser, matcher: TextMatcher, publish: Union[Sink, ResultCallback],
                  recorder: Optional[Recorder] = None, stream_started_at: Optional[float] = None,
-                 rescorer: Optional[Rescorer] = None, speculative: bool = False):
+                 rescorer: Optional[Rescorer] = None, speculative: bool = False,
+                 observer: Observer = NO_OBSERVER):
         self.transcriber = transcriber
         self.interpreter = Interpreter(matcher, rescorer, recorder)
         self._sink: Sink = publish if isinstance(publish, Sink) else _CallbackSink(publish)
+        self._observer = observer
         self._stream_started_at = stream_started_at
         self._audio: List[np.ndarray] = []
         self._start_s: Optional[float] = None
         self.speculative = speculative
         self._spec: Optional[_Pass] = None
         self.completed = 0
-        self.speculation = {"used": 0, "discarded": 0}
-        self.history: Deque[Dict[str, Any]] = deque(maxlen=HISTORY)
-        """one record per finished utterance: id, start_s, end_s, decided_s, speculative, asr_ms, wait_ms,
-        n_tokens, text"""
 
     def use(self, interpreter: Interpreter) -> None:
         """Swap in a reloaded grammar's interpreter; the next pass uses all of it."""
@@ -127,7 +123,7 @@ class UtteranceProcessor:
         if self._spec is not None:
             log.debug("speculative result discarded: %s", why)
             self._spec = None
-            self.speculation["discarded"] += 1
+            self._observer.speculation_discarded(why)
 
     def _run_pass(self) -> _Pass:
         t0 = time.perf_counter()
@@ -158,8 +154,6 @@ class UtteranceProcessor:
         speculated = done is not None
         if done is None:
             done = self._run_pass()
-        else:
-            self.speculation["used"] += 1
         transcript, result = done.transcript, done.result
         wait_ms = (time.perf_counter() - t0) * 1000.0
         start_s = self._start_s if self._start_s is not None else event.time_s
@@ -170,9 +164,8 @@ class UtteranceProcessor:
         latency = {**done.latency, "total": wait_ms}
         utt = Utterance(id=uuid.uuid4().hex[:16], text=transcript.text, start_s=start_s, end_s=end_s,
                         started_at=wall, latency_ms=latency)
-        self.history.append({"id": utt.id, "start_s": start_s, "end_s": end_s, "decided_s": event.decided_s,
-                             "speculative": speculated, "asr_ms": done.latency["asr"], "wait_ms": wait_ms,
-                             "n_tokens": transcript.timings.get("n_tokens", 0.0), "text": transcript.text})
+        self._observer.utterance_finished(Finished(utt, event.decided_s, speculated,
+                                                   transcript.timings.get("n_tokens", 0.0)))
         if transcript.text.strip():
             self._sink.publish(utt, result, done.interpreter.grammar)
             self.completed += 1
@@ -197,8 +190,8 @@ class UtteranceProcessor:
 
 
 def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSettings, vad_threads: int,
-                 matcher: Matcher, publish: Union[Sink, ResultCallback],
-                 recorder: Optional[Recorder] = None) -> Tuple[Endpointer, UtteranceProcessor]:
+                 matcher: Matcher, publish: Union[Sink, ResultCallback], recorder: Optional[Recorder] = None,
+                 observer: Observer = NO_OBSERVER) -> Tuple[Endpointer, UtteranceProcessor]:
     """The endpointer and the utterance processor as the daemon runs them; `voiced eval` builds
     them here too, so what it measures is the daemon's path. Loads and warms the models."""
     from voiced.asr.transcriber import Transcriber
@@ -210,5 +203,5 @@ def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSetting
     endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))
     interpreter = build_interpreter(config, transcriber, matcher, recorder)
     processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, interpreter.recorder,
-                                   speculative=config.speculative, rescorer=interpreter.rescorer)
+                                   speculative=config.speculative, rescorer=interpreter.rescorer, observer=observer)
     return endpointer, processor

@@ -9,9 +9,14 @@ The processor is written against these, not against the concrete classes, so a r
 `UtteranceProcessor.handle` knows exactly which `feed` and which `publish` are meant, and tests
 can stand in a fake for any one stage. The interpreter returns one result type, MatchResult,
 whichever stage decided it (its `decided_by` says which).
+
+`Observer` is how benchmarks and tests watch the running pipeline (blocks queued, events handled
+and what they cost, utterances finished) without the production classes keeping counters for
+them or being subclassed.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, runtime_checkable
 
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from voiced.asr.transcriber import Transcript
+    from voiced.endpoint import Event
     from voiced.grammar.matcher import MatchResult
     from voiced.grammar.model import Grammar
     from voiced.payloads import Utterance
@@ -76,3 +82,38 @@ class Sink(Protocol):
 
 ResultCallback = Callable[["Utterance", "MatchResult"], object]
 """A plain function standing in for a Sink where actions do not matter (`voiced eval`, tests)."""
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One utterance the processor finished, for observers."""
+
+    utterance: Utterance
+    decided_s: Optional[float]
+    """stream time (s) of the chunk that decided the endpoint; None when the stream's end did"""
+    speculative: bool
+    """the result was computed during the hangover and still held at the endpoint"""
+    n_tokens: float
+    """tokens the recogniser decoded"""
+
+
+class Observer:
+    """Watches the running pipeline; every hook does nothing unless overridden.
+
+    Each hook runs on the thread named in it and must return quickly: it sits on the audio path.
+    """
+
+    def block_queued(self, samples: int) -> None:
+        """Capture thread: a block of `samples` audio samples reached the daemon, about to be queued."""
+
+    def event_handled(self, event: Event, in_utterance: bool, seconds: float) -> None:
+        """Processing thread: `event` took `seconds` (wall) to handle; `in_utterance` as it arrived."""
+
+    def speculation_discarded(self, why: str) -> None:
+        """Processing thread: a speculative result was dropped (more audio, speech resumed)."""
+
+    def utterance_finished(self, finished: Finished) -> None:
+        """Processing thread: an utterance ended (before its result is published)."""
+
+
+NO_OBSERVER = Observer()
