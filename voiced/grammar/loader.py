@@ -9,6 +9,7 @@ the sentence can still be named.
 from __future__ import annotations
 
 import difflib
+import logging
 from math import factorial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -17,12 +18,13 @@ import yaml
 
 from voiced import yamlfile
 from voiced.errors import GrammarError, Problem
-from voiced.grammar import schema
+from voiced.grammar import hass, schema, scope
 from voiced.grammar.model import Grammar
 from voiced.grammar.template import MAX_NESTING, Alt, Node, Perm, RuleRef, Seq, SlotRef, Words, references
 from voiced.grammar.walk import Visitor
 from voiced.paths import SHIPPED_GRAMMAR
 
+log = logging.getLogger(__name__)
 PathLike = Union[str, Path]
 # Words, slots and bracket groups of one sentence with its rules inlined; real sentences have
 # under 100. The matcher's graph grows with this, so it bounds the time to build one.
@@ -32,11 +34,16 @@ MAX_SENTENCES = 20_000  # the shipped set has about 100; each costs the matcher 
 
 
 class _Collector:
-    """Collects problems for one file; every check appends instead of raising."""
+    """Collects problems for one file; every check appends instead of raising. Home Assistant's
+    own keys are only counted (`ignore`): the file gets one warning for all of them."""
 
     def __init__(self, file: str, problems: List[Problem]):
         self.file = file
         self.problems = problems
+        self.ignored = hass.IgnoredKeys()
+
+    def ignore(self, key: str, node: yaml.Node) -> None:
+        self.ignored.add(key, node)
 
     def add(self, message: str, node: Optional[yaml.Node] = None, key: Optional[str] = None,
             hint: Optional[str] = None, line: Optional[int] = None) -> None:
@@ -88,16 +95,26 @@ def _load_texts(texts: Sequence[Tuple[str, Union[str, bytes]]], problems: List[P
         root = _compose(text, col)
         if root is not None:
             schema.read_file(root, grammar, col, origins, rule_lines)
+        warning = col.ignored.warning(name)
+        if warning is not None:
+            grammar.warnings.append(warning)
+    scope.localize(grammar)
+    left_out = hass.leave_out_runtime_lists(grammar, {name for kind, name in origins if kind == "list"})
+    grammar.warnings.extend(left_out)
     _check_references(grammar, problems, rule_lines, set(origins))
     if not problems:  # sizes need every rule known and none recursive
         _check_sizes(grammar, problems)
     if not grammar.intents and not problems:
         problems.append(Problem("the grammar defines no intents", file=texts[0][0] if texts else None,
-                                hint="add an 'intents:' section"))
+                                hint="define the lists the warnings name" if left_out else
+                                "add an 'intents:' section"))
+    order = {name: i for i, (name, _) in enumerate(texts)}
     if problems:
-        order = {name: i for i, (name, _) in enumerate(texts)}
         problems.sort(key=lambda p: (order.get(p.file or "", -1), p.line or 0))
         raise GrammarError(problems)
+    grammar.warnings.sort(key=lambda p: (order.get(p.file or "", -1), p.line or 0))
+    for warning in grammar.warnings:
+        log.warning("%s", warning)
     return grammar
 
 
@@ -115,11 +132,18 @@ def _check_references(grammar: Grammar, problems: List[Problem], rule_lines: Dic
 
     `defined` holds every (kind, name) written in the files: a list or rule that is defined but
     broken has been reported already, so a use of it is not reported again."""
-    lists, rules = list(grammar.lists), list(grammar.rules)
+    lists = [name for name in grammar.lists if ".lists." not in name]  # local ones have long names
+    rules = [name for name in grammar.rules if "." not in name]
+    # A shared rule may use a list that only the blocks using it define (hassil looks it up there).
+    local = {short[1:-1] for i in grammar.intents.values() for t in i.templates if t.scope for short in t.scope.names}
+    # ...and one Home Assistant fills at run time: the sentences using it were left out (warned).
+    unchecked_in_rules = local | set(hass.RUNTIME_LISTS)
 
     def check(tree: Any, file: Optional[str], line: Optional[int], where: str) -> None:
         slots, refs = references(tree)
         for s in slots:
+            if s.list_name in unchecked_in_rules and where.startswith("rule"):
+                continue
             if s.list_name not in grammar.lists and ("list", s.list_name) not in defined:
                 problems.append(Problem(f"{where}: unknown slot list '{{{s.list_name}}}' (column {s.column})",
                                         file=file, line=line, hint=_did_you_mean(s.list_name, lists, "lists")))
@@ -132,6 +156,12 @@ def _check_references(grammar: Grammar, problems: List[Problem], rule_lines: Dic
     for intent in grammar.intents.values():
         for t in intent.templates:
             check(t.tree, t.file, t.line, f"intent {intent.name}")
+            for s, rule in scope.reachable_lists(t.tree, grammar.rules):
+                if rule is not None and s.list_name in local and s.list_name not in grammar.lists:
+                    problems.append(Problem(f"intent {intent.name}: rule <{rule}> uses list '{{{s.list_name}}}', "
+                                            "which this sentence's data block does not define", file=t.file,
+                                            line=t.line, hint=f"add {s.list_name} under this block's 'lists:' "
+                                            "or the file's"))
     for name, tree in grammar.rules.items():
         file, line = rule_lines.get(name, (None, None))
         check(tree, file, line, f"rule <{name}>")

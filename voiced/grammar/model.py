@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from voiced.errors import Problem
 from voiced.grammar.template import Seq, references
 
 Value = Union[str, int, float]
@@ -19,23 +20,51 @@ class ListValue:
 
 @dataclass(frozen=True)
 class NumberRange:
+    """Numbers from `start` to `stop` (both said) every `step`, and hassil's `fractions` and
+    `multiplier`. `stop` bounds the fractions too: to: 35 with halves says 35, not 35.5 (hassil
+    also accepts 35.5)."""
+
     start: Union[int, float]
     stop: Union[int, float]
     step: Union[int, float] = 1
+    fractions: Tuple[float, ...] = ()
+    """parts said after each whole number: (0.5,) for halves, 0.1 to 0.9 for tenths"""
+    multiplier: Optional[float] = None
+    """the value is the number said times this (hassil's `multiplier`: -1 for "down by 10")"""
 
     def contains(self, number: Union[int, float]) -> bool:
+        """Whether `number`, as heard (before the multiplier), is one of the range's."""
         if number < self.start or number > self.stop:
             return False
-        k = (number - self.start) / self.step
-        return abs(k - round(k)) < 1e-6
+        for part in (0.0,) + self.fractions:
+            k = (number - part - self.start) / self.step
+            if number - part >= self.start and abs(k - round(k)) < 1e-6:
+                return True
+        return False
 
     def canonical(self, number: Union[int, float]) -> Value:
-        integral = all(float(x).is_integer() for x in (self.start, self.step))
-        return int(round(number)) if integral else float(number)
+        """The slot value for a number heard: an int for whole-number ranges, else a float
+        (a range with fractions gives 21.0 and 21.5 alike), times the multiplier."""
+        integral = not self.fractions and all(float(x).is_integer() for x in (self.start, self.step))
+        value: Union[int, float] = int(round(number)) if integral else float(number)
+        if self.multiplier is not None:
+            value = value * self.multiplier
+            if integral and float(self.multiplier).is_integer():
+                value = int(round(value))
+        return value
+
+    def numbers(self) -> List[Union[int, float]]:
+        """Every number of the range as it is said, in order."""
+        count = int(round((self.stop - self.start) / self.step)) + 1
+        out: List[Union[int, float]] = []
+        for i in range(count):
+            base = self.start + i * self.step
+            out.append(base)
+            out.extend(round(base + part, 6) for part in self.fractions if base + part <= self.stop + 1e-9)
+        return out
 
     def values(self) -> List[Value]:
-        count = int(round((self.stop - self.start) / self.step)) + 1
-        return [self.canonical(self.start + i * self.step) for i in range(count)]
+        return [self.canonical(n) for n in self.numbers()]
 
 
 @dataclass(frozen=True)
@@ -59,12 +88,24 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """The lists and rules one data block defines for its own sentences (hassil's local `lists`
+    and `expansion_rules`): each is in the grammar under a name of its own, `key.lists.NAME`."""
+
+    key: str
+    """where the block is: intents.NAME.data[N]"""
+    names: Dict[str, str] = field(default_factory=dict)
+    """"{list}" or "<rule>" as the block's sentences write it -> its name in the grammar"""
+
+
+@dataclass(frozen=True)
 class Template:
     text: str
     tree: Seq
     fixed_slots: Dict[str, Value] = field(default_factory=dict)
     file: Optional[str] = None
     line: Optional[int] = None
+    scope: Optional[Scope] = None
 
 
 @dataclass
@@ -83,6 +124,8 @@ class Grammar:
     lists: Dict[str, SlotList] = field(default_factory=dict)
     rules: Dict[str, Seq] = field(default_factory=dict)
     skip_words: List[str] = field(default_factory=list)
+    warnings: List[Problem] = field(default_factory=list)
+    """what loaded but is worth a look: keys only Home Assistant uses, lists it fills at run time"""
 
     def intent_names(self) -> List[str]:
         return list(self.intents)

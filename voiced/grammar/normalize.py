@@ -1,8 +1,8 @@
 """Text normalisation applied identically to utterances and to template words.
 
 Case, punctuation, contractions ("what's" -> "what is"), hyphens ("twenty-one"), symbols
-("50%" -> "50 percent") and spoken numbers ("twenty one" -> "21") all collapse to one form,
-so the matcher compares like with like.
+("50%" -> "50 percent") and spoken numbers ("twenty one" -> "21", "two and a half" -> "2.5")
+all collapse to one form, so the matcher compares like with like.
 """
 from __future__ import annotations
 
@@ -57,7 +57,22 @@ def tokenize(text: str, known: Optional[AbstractSet[str]] = None) -> List[str]:
             tokens.append(raw.replace("'", ""))  # possessives: "today's" -> "todays"
     if known is not None:
         tokens = _repair(tokens, known)
-    return words_to_digits(tokens)
+    return _and_a_half(words_to_digits(tokens))
+
+
+def _and_a_half(tokens: List[str]) -> List[str]:
+    """ "2 and a half" -> "2.5": how people say the halves of a range with `fractions: halves`."""
+    out: List[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.isdigit() and tokens[i + 1:i + 4] == ["and", "a", "half"]:
+            out.append(tok + ".5")
+            i += 4
+            continue
+        out.append(tok)
+        i += 1
+    return out
 
 
 def _repair(tokens: List[str], known: AbstractSet[str]) -> List[str]:

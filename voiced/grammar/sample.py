@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, TypeVar
 
 from voiced.grammar.model import Grammar, Value
 from voiced.grammar.normalize import normalize
-from voiced.grammar.numbers import to_words
+from voiced.grammar.numbers import TENS, to_words
 from voiced.grammar.template import Alt, Seq, SlotRef, Words
 from voiced.grammar.walk import Chooser, references, render
 
@@ -98,12 +98,12 @@ class Sampler:
             text = draws.pick(WILDCARD_WORDS)
             return text, normalize(text)
         if lst.range is not None:
-            values = lst.range.values()
+            numbers = lst.range.numbers()  # as said: the value may be multiplied (hassil's multiplier)
             if self.numbers.round_share and draws.chance() < self.numbers.round_share:
-                values = [v for v in values if float(v) % 5 == 0] or values
-            value = draws.pick(values)
+                numbers = [n for n in numbers if float(n) % 5 == 0] or numbers
+            number = draws.pick(numbers)
             form = draws.pick(self.numbers.forms) if len(self.numbers.forms) > 1 else self.numbers.forms[0]
-            return number_text(value, form), value
+            return number_text(number, form), lst.range.canonical(number)
         choice = draws.pick(lst.values)
         return choice.spoken, choice.value
 
@@ -118,8 +118,9 @@ def number_text(value: Any, form: str) -> str:
     if form == "digits":
         return str(value)
     words = to_words(value)
-    if form == "hyphenated" and " " in words and "point" not in words and "hundred" not in words:
-        words = words.replace(" ", "-", 1)
+    parts = words.split()
+    if form == "hyphenated" and len(parts) == 2 and parts[0] in TENS:  # "twenty-one", not "five-thousand"
+        words = "-".join(parts)
     return words
 
 
