@@ -74,7 +74,7 @@ def test_a_misspelt_list_is_still_an_error_not_a_runtime_list():
     ("set the color temperature to 2700 kelvin", "HassLightSet", {"temperature": 2700}),
     ("set the temperature to 21.5 degrees", "HassClimateSetTemperature", {"temperature": 21.5}),
     ("set the temperature to twenty one and a half degrees", "HassClimateSetTemperature", {"temperature": 21.5}),
-    ("add eggs to my shopping list", "HassShoppingListAddItem", {"item": "eggs"}),
+    ("add flour to my shopping list", "HassShoppingListAddItem", {"item": "flour"}),
     ("check off eggs from my list", "HassShoppingListCompleteItem", {"item": "eggs"}),
     ("check eggs off my list", "HassShoppingListCompleteItem", {"item": "eggs"}),
     ("turn the volume down to 20 percent", "HassSetVolume", {"volume_level": 20}),

@@ -91,6 +91,17 @@ def test_sentence(matcher, text, intent, slots):
     assert result.template in [t.text for t in matcher.grammar.intents[intent].templates]
 
 
+def test_wildcards_keep_the_words_the_number_repair_would_change(matcher):
+    """"flour" is one letter from "four": the repair that lets a misspelt number parse must not
+    turn a shopping item into the number 4."""
+    result = matcher.match("add flour to my shopping list")
+    assert result.recognized and result.slots["item"].value == "flour" and result.slots["item"].raw == "flour"
+    assert matcher.match("add twenrty eggs to my shopping list").slots["item"].value == "twenrty eggs"
+    assert matcher.match("set the office light to twenrty percent").slots["brightness"].value == 20
+    (best, *_) = matcher.candidates("add flour to my shopping list")
+    assert best.slots["item"].value == "flour" and best.sentence == "add flour to my shopping list"
+
+
 def test_result_details(matcher):
     result = matcher.match("Turn on the Kitchen lite")
     d = result.to_dict()

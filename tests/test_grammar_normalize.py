@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from voiced.grammar.normalize import (
     compile_skip_words,
     normalize,
+    plain_words,
     remove_skip_words,
     tokenize,
 )
@@ -36,6 +37,17 @@ def test_known_words_repair_fused_and_misspelt_words():
     assert tokenize("twenrty sevan", known) == ["27"]
     # without a vocabulary nothing is guessed
     assert tokenize("toninety") == ["toninety"]
+
+
+def test_plain_words_undo_only_the_number_repair():
+    known = {"add", "to", "my", "list", "four", "twenty"}
+    tokens, plain = tokenize("add flour to my list", known), tokenize("add flour to my list", known, numbers=False)
+    assert tokens == ["add", "4", "to", "my", "list"] and plain[1] == "flour"
+    words = plain_words(tokens, plain)
+    assert words(1, 2) == "flour" and words(0, 3) == "add flour to"
+    tokens = tokenize("add twenty flour to my list", known)
+    words = plain_words(tokens, tokenize("add twenty flour to my list", known, numbers=False))
+    assert tokens[1] == "24" and words(1, 2) == "20 flour"
 
 
 def test_skip_words_longest_phrase_first():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from voiced.grammar.bounds import TemplateBounds
 from voiced.grammar.candidates import VALUES_PER_SLOT, Candidate, expand, path_parts
 from voiced.grammar.graph import TemplateGraph, Vocabulary, compile_graphs
 from voiced.grammar.model import Grammar, Value
-from voiced.grammar.normalize import compile_skip_words, remove_skip_words, tokenize
+from voiced.grammar.normalize import compile_skip_words, plain_words, remove_skip_words, tokenize
 from voiced.grammar.numbers import NUMBER_WORDS
 from voiced.grammar.similarity import phonetic_keys, similarity_matrix
 from voiced.grammar.slots import ListIndex, SlotSearch
@@ -132,13 +132,20 @@ class Matcher:
         """The normalised tokens the matcher sees for `text` (skip words removed)."""
         return remove_skip_words(tokenize(text, self._known), self.skip)[:MAX_TOKENS]
 
+    def _heard(self, text: str) -> Tuple[List[str], Callable[[int, int], str]]:
+        """The tokens, and the words of a stretch of them without the number-word repair (for
+        wildcard values: "add flour" must not add 4)."""
+        plain = remove_skip_words(tokenize(text, self._known, numbers=False), self.skip)[:MAX_TOKENS]
+        tokens = self.tokens(text)
+        return tokens, plain_words(tokens, plain)
+
     def match(self, text: str) -> MatchResult:
         result = MatchResult(text=text)
-        tokens = self.tokens(text)
+        tokens, plain = self._heard(text)
         if not tokens:
             result.reason = "empty"
             return result
-        ranked = self.align_all(tokens, max(0.0, self.threshold - self.tie_margin - GUESS_MARGIN))
+        ranked = self.align_all(tokens, max(0.0, self.threshold - self.tie_margin - GUESS_MARGIN), plain)
         if not ranked:
             result.reason = "nothing close"
             return result
@@ -170,10 +177,10 @@ class Matcher:
         Each candidate carries the intent, slot values, the rendered sentence and the slot spans
         in the utterance's tokens; best first, at most `limit`.
         """
-        tokens = self.tokens(text)
+        tokens, plain = self._heard(text)
         if not tokens:
             return []
-        ranked = self.align_all(tokens, floor)[:ALTERNATIVES]
+        ranked = self.align_all(tokens, floor, plain)[:ALTERNATIVES]
         weighted_n = sum(insertion_costs(tokens))
         tables: Dict[str, Any] = {}
         out: List[Candidate] = []
@@ -183,7 +190,7 @@ class Matcher:
             for p in parts:
                 if isinstance(p, tuple):
                     if p[1] not in tables:
-                        tables[p[1]] = self.lists[p[1]].spans(tokens, keep=VALUES_PER_SLOT).by_start
+                        tables[p[1]] = self.lists[p[1]].spans(tokens, keep=VALUES_PER_SLOT, plain=plain).by_start
                     for found in tables[p[1]][p[2]]:
                         if found[0].end == p[3]:
                             options[(p[1], p[2], p[3])] = found
@@ -224,9 +231,11 @@ class Matcher:
             out.append(CloseValue(index.form_value[f], index.form_text[f], float(best[f])))
         return out
 
-    def align_all(self, tokens: List[str], floor: float = 0.0) -> List[Tuple[float, Alignment]]:
-        """Best alignment per intent, best first, for intents scoring at least `floor` that could matter."""
-        u, upper = self._utterance(tokens)
+    def align_all(self, tokens: List[str], floor: float = 0.0,
+                  plain: Optional[Callable[[int, int], str]] = None) -> List[Tuple[float, Alignment]]:
+        """Best alignment per intent, best first, for intents scoring at least `floor` that could
+        matter. `plain` gives wildcard values their words as heard (see `_heard`)."""
+        u, upper = self._utterance(tokens, plain)
         weighted_n = sum(u.ins)
         order = np.argsort(-upper, kind="stable")
         per_intent: Dict[str, Tuple[float, Alignment]] = {}
@@ -252,7 +261,8 @@ class Matcher:
 
     # --- internals --------------------------------------------------------------------
 
-    def _utterance(self, tokens: List[str]) -> Tuple[Utterance, np.ndarray]:
+    def _utterance(self, tokens: List[str],
+                   plain: Optional[Callable[[int, int], str]] = None) -> Tuple[Utterance, np.ndarray]:
         n = len(tokens)
         sims = similarity_matrix(tokens, self.vocab.words, self._keys).T  # [vocab, n]
         ins = insertion_costs(tokens)
@@ -270,12 +280,11 @@ class Matcher:
             half = merge.min(axis=1) / 2  # a merge pays for two words at once
             np.minimum.at(word_min, self._pair_a, half)
             np.minimum.at(word_min, self._pair_b, half)
-        spans = self._slot_search.for_utterance(tokens)
+        spans = self._slot_search.for_utterance(tokens, plain)
         u = Utterance(tokens, sub.tolist(), split.tolist(), merge.tolist(), self._del, ins, spans)
         return u, self._bounds.upper(u, sub, split, merge, word_min)
 
-    @staticmethod
-    def _slots(a: Alignment, tokens: List[str]) -> Dict[str, SlotMatch]:
+    def _slots(self, a: Alignment, tokens: List[str]) -> Dict[str, SlotMatch]:
         slots: Dict[str, SlotMatch] = {name: SlotMatch(value, "", 1.0)
                                        for name, value in a.graph.template.fixed_slots.items()}
         for op, node, start, end, m in a.steps:
@@ -283,6 +292,9 @@ class Matcher:
                 name = a.graph.slot[node][1]
                 previous = slots.get(name)
                 if previous is None or name in a.graph.template.fixed_slots or m.similarity >= previous.confidence:
-                    slots[name] = SlotMatch(m.value, " ".join(tokens[start:end]), m.similarity, m.spoken)
+                    # a wildcard's words are its value, as heard (tokens have numbers repaired)
+                    wildcard = self.lists[a.graph.slot[node][0]].slot_list.wildcard
+                    raw = m.spoken if wildcard else " ".join(tokens[start:end])
+                    slots[name] = SlotMatch(m.value, raw, m.similarity, m.spoken)
         return slots
 

@@ -7,7 +7,8 @@ all collapse to one form, so the matcher compares like with like.
 from __future__ import annotations
 
 import re
-from typing import AbstractSet, Iterable, List, Optional, Sequence, Tuple
+from difflib import SequenceMatcher
+from typing import AbstractSet, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from rapidfuzz import fuzz, process
 
@@ -38,12 +39,12 @@ _TOKEN_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)*(?:\.[0-9]+)?")
 _DIGIT_ALPHA_RE = re.compile(r"(?<=[0-9])(?=[a-z])|(?<=[a-z])(?=[0-9])")
 
 
-def tokenize(text: str, known: Optional[AbstractSet[str]] = None) -> List[str]:
+def tokenize(text: str, known: Optional[AbstractSet[str]] = None, numbers: bool = True) -> List[str]:
     """Lower-case word tokens with contractions expanded and numbers as digits.
 
     With `known` (the words a grammar uses), unknown words are repaired the way recognisers
-    break them: fused words are split ("toninety" -> "to ninety") and misspelt number words
-    corrected ("twenrty" -> "twenty"), so that numbers still parse.
+    break them: fused words are split ("toninety" -> "to ninety") and, with `numbers`, misspelt
+    number words corrected ("twenrty" -> "twenty"), so that numbers still parse.
     """
     text = _SYMBOL_RE.sub(lambda m: SYMBOLS[m.group(0)], text.lower())
     text = text.replace("’", "'")
@@ -56,7 +57,7 @@ def tokenize(text: str, known: Optional[AbstractSet[str]] = None) -> List[str]:
         else:
             tokens.append(raw.replace("'", ""))  # possessives: "today's" -> "todays"
     if known is not None:
-        tokens = _repair(tokens, known)
+        tokens = _repair(tokens, known, numbers)
     return _and_a_half(words_to_digits(tokens))
 
 
@@ -75,7 +76,7 @@ def _and_a_half(tokens: List[str]) -> List[str]:
     return out
 
 
-def _repair(tokens: List[str], known: AbstractSet[str]) -> List[str]:
+def _repair(tokens: List[str], known: AbstractSet[str], numbers: bool = True) -> List[str]:
     out: List[str] = []
     for tok in tokens:
         if tok in known or not tok.isalpha() or len(tok) < 4:
@@ -85,7 +86,7 @@ def _repair(tokens: List[str], known: AbstractSet[str]) -> List[str]:
         if split:
             out.extend(split)
             continue
-        if len(tok) >= 5:
+        if numbers and len(tok) >= 5:
             found = process.extractOne(tok, NUMBER_WORDS, scorer=fuzz.ratio, score_cutoff=80)
             if found:
                 out.append(found[0])
@@ -101,6 +102,25 @@ def _split_known(tok: str, known: AbstractSet[str]) -> Optional[List[str]]:
         if tok[:k] in known and tok[k:] in known:
             return [tok[:k], tok[k:]]
     return None
+
+
+def plain_words(tokens: Sequence[str], plain: Sequence[str]) -> Callable[[int, int], str]:
+    """`(start, end)` of `tokens` -> the same stretch of `plain`, the utterance tokenised without
+    the number-word repair (`tokenize(..., numbers=False)`). Free text (a wildcard slot) is read
+    from it: the repair that lets "twenrty" parse as 20 also turns "flour" into 4."""
+    if list(tokens) == list(plain):
+        return lambda i, j: " ".join(tokens[i:j])
+    where: List[Tuple[int, int]] = [(0, 0)] * len(tokens)  # token -> its stretch of plain
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, list(tokens), list(plain), autojunk=False).get_opcodes():
+        for t in range(i1, i2):
+            where[t] = (j1 + t - i1, j1 + t - i1 + 1) if op == "equal" else (j1, j2)
+
+    def words(i: int, j: int) -> str:
+        lo = min(where[t][0] for t in range(i, j))
+        hi = max(where[t][1] for t in range(i, j))
+        return " ".join(plain[lo:hi]) if hi > lo else " ".join(tokens[i:j])
+
+    return words
 
 
 def normalize(text: str) -> str:

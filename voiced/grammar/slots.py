@@ -68,16 +68,18 @@ class ListIndex:
                    carriers - FUNCTION_WORDS)
 
     def spans(self, tokens: Sequence[str], keep: int = 1,
-              shared: Optional[Tuple[List[Tuple[int, int]], np.ndarray]] = None) -> "SpanTable":
+              shared: Optional[Tuple[List[Tuple[int, int]], np.ndarray]] = None,
+              plain: Optional[Callable[[int, int], str]] = None) -> "SpanTable":
         """Every span of `tokens` that could be a value of this list, with its best `keep` values.
 
         `shared` is (spans, similarities to this list's forms) computed for several lists at once.
+        `plain` gives the words of a span as heard, for wildcard values (normalize.plain_words).
         """
         n = len(tokens)
         table = SpanTable(n)
         lst = self.slot_list
         if lst.wildcard:
-            self._wildcard_spans(tokens, table)
+            self._wildcard_spans(tokens, table, plain)
             return table
         if lst.range is not None:
             for i, tok in enumerate(tokens):
@@ -124,7 +126,8 @@ class ListIndex:
         return table
 
 
-    def _wildcard_spans(self, tokens: Sequence[str], table: "SpanTable") -> None:
+    def _wildcard_spans(self, tokens: Sequence[str], table: "SpanTable",
+                        plain: Optional[Callable[[int, int], str]] = None) -> None:
         n = len(tokens)
         costs = [WILDCARD_CARRIER_COST if t in self.carriers else WILDCARD_COST for t in tokens]
         # A span's per-token share is its tokens' average: at least the cheapest token's cost.
@@ -136,7 +139,8 @@ class ListIndex:
                 cost += costs[j - 1]
                 named = named or tokens[j - 1] not in FUNCTION_WORDS
                 if named:  # "add to my list" names no item
-                    raw = " ".join(tokens[i:j])
+                    # not number-repaired: "add flour" adds flour, not 4
+                    raw = plain(i, j) if plain is not None else " ".join(tokens[i:j])
                     # similarity 1: free text has no listed value to be unlike; its cost is the doubt
                     table.by_start[i].append([SpanMatch(i, j, cost, 1.0, raw, raw, j - i)])
 
@@ -175,8 +179,9 @@ class SlotSearch:
                 self.keys.extend(ix.form_keys)
         self.max_tokens = max((indexes[name].max_tokens for name in self.columns), default=0)
 
-    def for_utterance(self, tokens: Sequence[str]) -> Callable[[str], SpanTable]:
-        """A cached `list name -> SpanTable` lookup for one utterance."""
+    def for_utterance(self, tokens: Sequence[str],
+                      plain: Optional[Callable[[int, int], str]] = None) -> Callable[[str], SpanTable]:
+        """A cached `list name -> SpanTable` lookup for one utterance (`plain`: see ListIndex.spans)."""
         n = len(tokens)
         cache: Dict[str, SpanTable] = {}
         shared: List[Tuple[List[Tuple[int, int]], np.ndarray]] = []
@@ -186,7 +191,7 @@ class SlotSearch:
                 return cache[name]
             ix = self.indexes[name]
             if name not in self.columns:
-                cache[name] = ix.spans(tokens)
+                cache[name] = ix.spans(tokens, plain=plain)
                 return cache[name]
             if not shared:
                 spans = [(i, j) for i in range(n) for j in range(i + 1, min(n, i + self.max_tokens + 1) + 1)]
