@@ -23,7 +23,7 @@ from voiced.grammar.numbers import parse_number, to_words, words_to_digits
     ("What's the weather?", "what is the weather"), ("whats the date", "what is the date"),
     ("don't", "do not"), ("set a timer for 5min", "set a timer for 5 min"),
     ("Turn on the living-room light, please.", "turn on the living room light please"),
-    ("today's date", "todays date"),
+    ("today's date", "todays date"), ("0'a", "0 a"),
     ("twenty one and a half degrees", "21.5 degrees"), ("2 and a half", "2.5"), ("and a half", "and a half"),
 ])
 def test_normalize(text, expected):

@@ -55,7 +55,8 @@ def tokenize(text: str, known: Optional[AbstractSet[str]] = None, numbers: bool 
         if expanded:
             tokens.extend(expanded.split())
         else:
-            tokens.append(raw.replace("'", ""))  # possessives: "today's" -> "todays"
+            # possessives: "today's" -> "todays"; "0'a" splits like "0a" (digits and letters apart)
+            tokens.extend(_DIGIT_ALPHA_RE.sub(" ", raw.replace("'", "")).split())
     if known is not None:
         tokens = _repair(tokens, known, numbers)
     return _and_a_half(words_to_digits(tokens))
