@@ -7,7 +7,7 @@ keys that only Home Assistant uses are accepted and reported once per file (voic
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import yaml
 
@@ -15,7 +15,6 @@ from voiced.grammar import actions, hass
 from voiced.grammar.model import Action, Grammar, Intent, Scope, Template
 from voiced.grammar.schema_lists import read_list
 from voiced.grammar.scope import list_key, rename, rule_key
-from voiced.grammar.template import Seq
 from voiced.grammar.yamlnodes import MISSING, finite, mapping, parse_template_at, plain, scalar, sequence
 
 TOP_KEYS = ("language", "intents", "lists", "expansion_rules", "skip_words")
