@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VOICED_EXTRA_APT="sox espeak-ng openssl" bash deploy/setup-dev.sh "test,export,mic"
+# Type-check the pipeline's spine first (the files in pyproject.toml [tool.mypy]); a failure fails the run.
+.venv/bin/python -m mypy
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?

@@ -104,7 +104,7 @@ class Journal:
         if not finished:
             return
         if not self._live:
-            os.ftruncate(self._fd, 0)
+            os.ftruncate(self._open_fd(), 0)
             self._torn = False
             self._write(HEADER, sync=False, count=False)
             self._lines = 0
@@ -131,17 +131,21 @@ class Journal:
             raise JournalError(f"the outbox journal {self.path} is in use by another voiced process "
                                "(one journal per site: give each instance its own site_id or mqtt.state_dir)") from None
 
-    def _write(self, data: bytes, sync: bool, count: bool = True) -> None:
+    def _open_fd(self) -> int:
         if self._fd is None:
             raise OSError(errno.EBADF, "the journal is closed")
+        return self._fd
+
+    def _write(self, data: bytes, sync: bool, count: bool = True) -> None:
+        fd = self._open_fd()
         if self._torn:  # end the fragment a failed write may have left, so it stays one damaged line
             data = b"\n" + data
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self._fd, view):]
+                view = view[os.write(fd, view):]
             if sync:
-                os.fsync(self._fd)
+                os.fsync(fd)
         except OSError:
             self._torn = True
             raise

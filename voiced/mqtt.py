@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from voiced.config import MqttConfig
 from voiced.errors import BrokerError
@@ -34,6 +34,11 @@ from voiced.journal import Journal
 from voiced.mqtt_setup import FailureExplainer, logged, paho_log, read_password, set_tls, tls_paths
 from voiced.payloads import clean_text
 from voiced.topics import topic_problem
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
 
 __all__ = ["MqttLink", "read_password", "tls_paths"]
 
@@ -104,10 +109,11 @@ class MqttLink:
 
     # --- setup -----------------------------------------------------------------------
 
-    def _make_client(self):
+    def _make_client(self) -> Client:
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=True)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self._client_id, clean_session=True)
         client.suppress_exceptions = True  # second line of defence behind logged
         client.on_log = logged(paho_log)
         client.reconnect_delay_set(min_delay=1, max_delay=self._config.reconnect_max_s)
@@ -242,33 +248,35 @@ class MqttLink:
     # --- journal (caller holds the lock) ----------------------------------------------
 
     def _journal_append(self, entries: List[_Entry]) -> None:
-        if self._journal is None:
+        journal = self._journal
+        if journal is None:
             return
         try:
-            seqs = self._journal.append([(e.topic, e.payload, e.retain) for e in entries])
+            seqs = journal.append([(e.topic, e.payload, e.retain) for e in entries])
         except OSError as exc:
-            self._journal_trouble(exc)
+            self._journal_trouble(journal, exc)
             return
         for entry, seq in zip(entries, seqs):
             entry.seq = seq
         if self._journal_failed:
             self._journal_failed = False
-            log.warning("the outbox journal %s can be written again", self._journal.path)
+            log.warning("the outbox journal %s can be written again", journal.path)
 
     def _journal_done(self, entries: List[_Entry]) -> None:
         seqs = [e.seq for e in entries if e.seq is not None]
-        if self._journal is None or not seqs:
+        journal = self._journal
+        if journal is None or not seqs:
             return
         try:
-            self._journal.done(seqs)
+            journal.done(seqs)
         except OSError as exc:
-            self._journal_trouble(exc)
+            self._journal_trouble(journal, exc)
 
-    def _journal_trouble(self, exc: OSError) -> None:
+    def _journal_trouble(self, journal: Journal, exc: OSError) -> None:
         if not self._journal_failed:
             self._journal_failed = True
             log.error("cannot write the outbox journal %s (%s); unsent messages are kept in memory only "
-                      "until it can be written again", self._journal.path, exc.strerror or exc)
+                      "until it can be written again", journal.path, exc.strerror or exc)
 
     # --- state and shutdown ----------------------------------------------------------
 
@@ -330,7 +338,8 @@ class MqttLink:
 
     # --- paho callbacks (network thread) ---------------------------------------------
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(self, client: Client, userdata: object, flags: ConnectFlags, reason_code: ReasonCode,
+                    properties: Optional[Properties]) -> None:
         self._answered = True
         if reason_code.is_failure:
             self._refusal = str(reason_code)
@@ -362,7 +371,8 @@ class MqttLink:
                  f", resending {backlog} queued messages" if backlog else "")
         self._first_result.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(self, client: Client, userdata: object, flags: DisconnectFlags, reason_code: ReasonCode,
+                       properties: Optional[Properties]) -> None:
         was = self._connected.is_set()
         self._connected.clear()
         if was:
@@ -374,15 +384,16 @@ class MqttLink:
                 self._first_result.set()  # start() need not wait: retrying goes on in the background
         self._answered = False
 
-    def _on_connect_fail(self, client, userdata) -> None:
+    def _on_connect_fail(self, client: Client, userdata: object) -> None:
         # paho calls this inside its `except OSError`, so the reason is the exception being handled.
         self._explainer.connect_failed(sys.exc_info()[1])
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(self, client: Client, userdata: object, mid: int, reason_code: ReasonCode,
+                    properties: Properties) -> None:
         self._acked.append(mid)  # paho holds its message lock here: never take ours
         self._ack_wake.set()
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: Client, userdata: object, message: MQTTMessage) -> None:
         handler = self._subscriptions.get(message.topic)
         if handler is None:
             return

@@ -13,10 +13,13 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from voiced.config import MqttConfig
 from voiced.errors import BrokerError, ConfigError, Problem
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import Client
 
 log = logging.getLogger("voiced.mqtt")
 
@@ -44,8 +47,8 @@ def tls_paths(config: MqttConfig, resolve: Callable[[Optional[str]], object],
     problems: List[Problem] = []
     for name in TLS_KEYS:
         value = getattr(config.tls, name)
-        paths[name] = str(resolve(value)) if value else None
-        problem = _file_problem(paths[name]) if value else None
+        path = paths[name] = str(resolve(value)) if value else None
+        problem = _file_problem(path) if path else None
         if problem:
             problems.append(Problem(f"cannot read mqtt.tls.{name} {paths[name]}: {problem}", file=source,
                                     key=f"mqtt.tls.{name}", hint="fix the path (relative paths start at the "
@@ -65,7 +68,7 @@ def _file_problem(path: str) -> Optional[str]:
     return None
 
 
-def set_tls(client, paths: Dict[str, Optional[str]], insecure: bool) -> None:
+def set_tls(client: Client, paths: Dict[str, Optional[str]], insecure: bool) -> None:
     """Turn on TLS when a CA file is given; BrokerError naming the file paho could not load."""
     ca = paths.get("ca_certs")
     if not ca:
@@ -85,9 +88,10 @@ def _bad_tls_file(paths: Dict[str, Optional[str]]) -> Optional[str]:
         context.load_verify_locations(paths["ca_certs"])
     except (OSError, ssl.SSLError, ValueError):
         return f"mqtt.tls.ca_certs {paths['ca_certs']}"
-    if paths.get("certfile"):
+    certfile = paths.get("certfile")
+    if certfile:
         try:
-            context.load_cert_chain(paths["certfile"], paths.get("keyfile"))
+            context.load_cert_chain(certfile, paths.get("keyfile"))
         except (OSError, ssl.SSLError, ValueError):
             return f"mqtt.tls.certfile {paths['certfile']} / mqtt.tls.keyfile {paths.get('keyfile')}"
     return None
@@ -96,7 +100,7 @@ def _bad_tls_file(paths: Dict[str, Optional[str]]) -> Optional[str]:
 def logged(func: Callable) -> Callable:
     """Wrap a paho callback: an exception is logged, never raised into the network thread."""
 
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except Exception:  # noqa: BLE001 - the network thread must survive any bug in a handler
@@ -113,7 +117,7 @@ _paho_logger = logging.getLogger("voiced.paho")
 _REPEATED = ("Client is not connected", "failed to receive on socket", "failed to send on socket")
 
 
-def paho_log(client, userdata, level: int, text: str) -> None:
+def paho_log(client: Client, userdata: object, level: int, text: str) -> None:
     """paho's own messages at DEBUG, its other errors at WARNING."""
     import paho.mqtt.client as mqtt
 
