@@ -321,3 +321,11 @@ def test_every_accepted_grammar_builds_a_matcher_that_matches(text):
     for sentence in ("a", "kitchen", "please", "go a a", "turn on the light", ""):
         assert isinstance(matcher.match(sentence).recognized, bool)
         matcher.candidates(sentence)
+
+
+@pytest.mark.parametrize("depth, parsed", [(2, True), (50, True), (51, False), (900, False), (2000, False)])
+def test_a_json_payload_nested_deeper_than_yaml_may_be_stays_text(depth, parsed):
+    payload = "[" * depth + "]" * depth
+    g = load_grammar_text("intents:\n  A:\n    data: [{sentences: [turn on]}]\n"
+                          f"    action: {{topic: a/b, payload: '{payload}'}}\n")
+    assert isinstance(g.intents["A"].action.payload, list if parsed else str)

@@ -31,6 +31,7 @@ from voiced.grammar.model import Action, Grammar, Intent
 from voiced.grammar.template import Node, references
 from voiced.payloads import clean_text, to_json
 from voiced.topics import level_problem, topic_problem
+from voiced.yamlfile import MAX_DEPTH
 
 NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 # One token of the template language, as in str.format: `{{`, a placeholder, `}}`.
@@ -83,11 +84,22 @@ def parse_payload(text: str) -> Any:
     for decode in (_raw_json, _escaped_json):
         try:
             tree = json.loads(decode(text))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the stack allows
             continue
-        if isinstance(tree, (dict, list)):
+        # The fillers recurse once per level, so JSON deeper than a YAML payload may be stays text.
+        if isinstance(tree, (dict, list)) and _depth(tree) <= MAX_DEPTH:
             return tree
     return text
+
+
+def _depth(tree: Any) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def _raw_json(text: str) -> str:
