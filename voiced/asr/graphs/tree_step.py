@@ -46,7 +46,9 @@ def tree_step(int8_model: bytes, heads: int, head_dim: int) -> Optional[bytes]:
     (voiced.asr.graphs.int8_step.int8_cached_step's output), or None when it is not laid out as the
     Moonshine export. Inputs: input_ids and position_ids [1, S], attention_bias
     [1, heads, S, past + S] (0 or a large negative), the int8 step's past inputs at batch 1;
-    output: "logits", log-probabilities [1, S, vocab]."""
+    outputs: "logits", log-probabilities [1, S, vocab], then per layer the self-attention keys
+    and values of the past and the new rows, [1, heads, past + S, head_dim] (`present_names`),
+    which a search that grows the tree a step at a time passes back as the next call's past."""
     graph = model_graph(int8_model)
     by_name = {n.name: n for n in graph.nodes}
     layers = sum(1 for name in by_name if name.endswith("/self_attn/q_proj/MatMul/int8"))
@@ -77,8 +79,18 @@ def tree_step(int8_model: bytes, heads: int, head_dim: int) -> Optional[bytes]:
     body += [field(G_INIT, t) for t in tensors]
     body += [field(G_INPUT, raw) for raw in inputs] + [raw for _, raw in past]
     body.append(field(G_OUTPUT, value_info(LOGITS, FLOAT, [1, "nodes", "vocab"])))
+    for layer in range(layers):  # the self-attention cache with the new rows: the next call's past
+        for part in ("key", "value"):
+            body.append(field(G_OUTPUT, value_info(f"layer{layer}/self/present_{part}", FLOAT,
+                                                   [1, heads, "total", head_dim])))
     return (encode_varint(M_IR_VERSION << 3) + encode_varint(8) + opset(b"", 17) + opset(MS_DOMAIN, 1)
             + field(M_GRAPH, b"".join(body)))
+
+
+def present_names(layers: int) -> Dict[str, str]:
+    """{past input of the tree step: output that holds it with the new rows appended}"""
+    return {f"{V1_PAST}{layer}.decoder.{part}": f"layer{layer}/self/present_{part}"
+            for layer in range(layers) for part in ("key", "value")}
 
 
 class _Reader:

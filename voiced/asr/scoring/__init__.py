@@ -8,7 +8,8 @@ recogniser's own decoder and on the encoder states it already computed; how they
 tree, a batch, pruned; 8-bit or float) is decided once, when the scorer is built (scorer.py),
 from the ways in steps.py.
 """
+from voiced.asr.scoring.growth import Growth
 from voiced.asr.scoring.scorer import SequenceScorer, Steps, choose_steps, transcript_score
 from voiced.asr.scoring.steps import Pruning, ScoringError, SequenceScore
 
-__all__ = ["Pruning", "ScoringError", "SequenceScore", "SequenceScorer", "Steps", "choose_steps", "transcript_score"]
+__all__ = ["Growth", "Pruning", "ScoringError", "SequenceScore", "SequenceScorer", "Steps", "choose_steps", "transcript_score"]

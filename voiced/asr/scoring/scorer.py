@@ -30,6 +30,7 @@ import numpy as np
 
 from voiced.asr.decoder import Decoder
 from voiced.asr.scoring.eight_bit import eight_bit_step
+from voiced.asr.scoring.growth import Growth, growth_for
 from voiced.asr.scoring.steps import Batched, Pruning, ScoringError, SequenceScore, Tree, Uncached
 from voiced.asr.tokenizer import EOS_ID
 
@@ -71,6 +72,16 @@ class SequenceScorer:
         except Exception as exc:  # onnxruntime's own error types
             raise ScoringError(f"scoring {len(sequences)} sentences {self.description} failed: "
                                f"{_first_line(exc)}") from exc
+
+    def growth(self, states: np.ndarray) -> Growth:
+        """Next-token log-probabilities after prefixes a search chooses a call at a time, run
+        the way the sentences are (voiced.asr.scoring.growth), on encoder `states`."""
+        return growth_for(self.steps, states)
+
+    @property
+    def end_ids(self) -> np.ndarray:
+        """The tokens a sentence may end with (EOS and final punctuation)."""
+        return self._end_ids
 
 
 def choose_steps(decoder: Decoder, probe_states: np.ndarray, int8: bool = False) -> Steps:
