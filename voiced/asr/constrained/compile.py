@@ -1,0 +1,191 @@
+"""Grammar -> token automaton (voiced.asr.constrained.automaton), without expanding it.
+
+Every template is walked once by `_Builder`, a voiced.grammar.walk Visitor, into junctions and
+calls: words become a call of their spellings' trie, a slot a call of its list's shared trie,
+alternatives and optional parts empty moves around their options, rules are inlined, and a
+permutation of n items becomes one junction per subset of items said (2^n junctions, each
+item built n·2^(n-1) times instead of once per order). So the automaton grows with the
+written size of the grammar: one template with six optional slots of 20 values (10^8
+sentences) is a few hundred junctions and six small tries.
+
+Around every template: up to two of the grammar's skip phrases ("could you", "please") before
+it and one after, where speakers say them.
+
+Left out, with the reason (their commands still get the matcher's candidates): templates with
+a free-text slot (it would admit any tokens) and number ranges of more than MAX_NUMBERS numbers.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from voiced.asr.constrained.automaton import Automaton, Said, Start, Trie
+from voiced.asr.constrained.spelling import Speller, words_of
+from voiced.grammar.model import Grammar
+from voiced.grammar.template import MAX_NESTING, Alt, Node, RuleRef, Seq, SlotRef, Words
+from voiced.grammar.walk import RuleInliner, Visitor
+
+log = logging.getLogger(__name__)
+
+MAX_NUMBERS = 2000
+"""numbers of a range spelt into its trie (the shipped grammar's largest has 300); a template
+with a larger range is left out"""
+LEADING_SKIPS = 2
+"""skip phrases allowed before a template ("could you please")"""
+
+
+class Unsupported(Exception):
+    """A template part the automaton does not take (a free-text slot, a huge range)."""
+
+
+@dataclass
+class GrammarAutomaton:
+    """A grammar compiled for one tokenizer."""
+
+    automaton: Automaton
+    grammar: Grammar
+    left_out: List[Tuple[str, str, str]] = field(default_factory=list)
+    """(intent, template text, why) of every template the automaton does not hold"""
+    ms: float = 0.0
+
+    def stats(self) -> Dict[str, int]:
+        a = self.automaton
+        return {"junctions": len(a.moves), "calls": len(a.calls), "trie_nodes": sum(len(t) for t in a.tries()),
+                "left_out": len(self.left_out)}
+
+
+def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS) -> GrammarAutomaton:
+    """The automaton of every template of `grammar` it can hold, for `tokenizer`."""
+    t0 = time.perf_counter()
+    a = Automaton()
+    speller = Speller(tokenizer)
+    lists = _Lists(grammar, speller, max_numbers)
+    body, end = a.junction(), a.junction()
+    skips = [words_of(w) for w in grammar.skip_words]
+    skip = speller.tries([(w, None) for w in skips if w], names=False) if any(skips) else None
+    before = a.begin
+    for k in range(LEADING_SKIPS if skip else 0):
+        after = a.junction() if k < LEADING_SKIPS - 1 else body
+        a.call(before, after, skip)
+        a.move(before, after)
+        before = after
+    if before != body:
+        a.move(before, body)
+    if skip is not None:
+        a.call(end, a.final, skip)
+    a.move(end, a.final)
+    out = GrammarAutomaton(a, grammar)
+    for name, intent in grammar.intents.items():
+        for number, template in enumerate(intent.templates):
+            entry = a.junction()
+            try:
+                last = _Builder(a, speller, lists, grammar.rules).visit(template.tree, entry)
+            except Unsupported as exc:
+                out.left_out.append((name, template.text, str(exc)))
+                continue  # what was built stays unreachable
+            a.move(body, entry, Start(name, number))
+            a.move(last, end)
+    out.ms = (time.perf_counter() - t0) * 1000.0
+    log.debug("grammar automaton: %s in %.0f ms", out.stats(), out.ms)
+    return out
+
+
+class _Lists:
+    """The tries of the grammar's slot lists, built on first use and shared."""
+
+    def __init__(self, grammar: Grammar, speller: Speller, max_numbers: int):
+        self.grammar, self.speller, self.max_numbers = grammar, speller, max_numbers
+        self._tries: Dict[str, Tuple[Trie, Trie]] = {}
+
+    def tries(self, list_name: str) -> Tuple[Trie, Trie]:
+        found = self._tries.get(list_name)
+        if found is None:
+            found = self._tries[list_name] = self._build(list_name)
+        return found
+
+    def _build(self, list_name: str) -> Tuple[Trie, Trie]:
+        lst = self.grammar.lists.get(list_name)
+        if lst is None:
+            raise Unsupported(f"no list {list_name!r}")
+        if lst.wildcard:
+            raise Unsupported(f"free-text slot {{{list_name}}}")
+        if lst.range is not None:
+            numbers = _numbers(lst.range, self.max_numbers)
+            if numbers is None:
+                raise Unsupported(f"{{{list_name}}} has more than {self.max_numbers} numbers")
+            return self.speller.numbers((n, Said(lst.range.canonical(n), _digits(n))) for n in numbers)
+        phrases = [(words_of(v.spoken), Said(v.value, v.spoken)) for v in lst.values]
+        phrases = [(w, s) for w, s in phrases if w]
+        if not phrases:
+            raise Unsupported(f"{{{list_name}}} has no spoken values")
+        return self.speller.tries(phrases, names=True)
+
+
+def _numbers(span, limit: int) -> Optional[List[float]]:
+    """The numbers of a range as said, or None when there are more than `limit`."""
+    step = span.step or 1
+    if (span.stop - span.start) / step + 1 > limit * (1 + len(getattr(span, "fractions", ()))):
+        return None
+    said = span.numbers() if hasattr(span, "numbers") else [span.start + i * step for i in
+                                                           range(int(round((span.stop - span.start) / step)) + 1)]
+    return None if len(said) > limit else list(said)
+
+
+def _digits(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else repr(float(number))
+
+
+class _Builder(Visitor[int]):
+    """Builds one template: each handler takes the junction its node starts at and returns the
+    junction it ends at."""
+
+    def __init__(self, automaton: Automaton, speller: Speller, lists: _Lists, rules):
+        self.a, self.speller, self.lists = automaton, speller, lists
+        self.inliner = RuleInliner(rules, MAX_NESTING)
+
+    def words(self, node: Words, at: int) -> int:
+        words = words_of(node.text)
+        if not words:
+            return at
+        end = self.a.junction()
+        self.a.call(at, end, self.speller.phrase(words))
+        return end
+
+    def slot(self, node: SlotRef, at: int) -> int:
+        end = self.a.junction()
+        self.a.call(at, end, self.lists.tries(node.list_name), node.slot_name)
+        return end
+
+    def rule(self, node: RuleRef, at: int) -> int:
+        return self.inliner.inline(node, lambda rule: self.visit(rule, at), at)
+
+    def seq(self, node: Seq, at: int) -> int:
+        for item in node.items:
+            at = self.visit(item, at)
+        return at
+
+    def alt(self, node: Alt, at: int) -> int:
+        end = self.a.junction()
+        if node.optional:
+            self.a.move(at, end)
+        for option in node.options:
+            self.a.move(self.visit(option, at), end)
+        return end
+
+    def perm(self, node: Node, at: int) -> int:
+        """Every item once, in any order: a junction per subset of the items said so far."""
+        items = node.items
+        done: Dict[int, int] = {0: at}
+        for subset in sorted(range(1 << len(items)), key=lambda s: bin(s).count("1")):
+            if subset not in done:
+                continue
+            for k, item in enumerate(items):
+                if subset & (1 << k):
+                    continue
+                after = subset | (1 << k)
+                if after not in done:
+                    done[after] = self.a.junction()
+                self.a.move(self.visit(item, done[subset]), done[after])
+        return done[(1 << len(items)) - 1]
