@@ -56,7 +56,7 @@ def _paths(args, config) -> List[Path]:
 def cmd_match(args) -> int:
     from voiced.config import Config, load_config
     from voiced.grammar import Matcher, load_grammar, render_action
-    from voiced.grammar.actions import ActionError
+    from voiced.grammar.actions import ActionError, action_list
 
     config = load_config(args.config) if args.config else Config()
     grammar = load_grammar(_paths(args, config))
@@ -65,13 +65,15 @@ def cmd_match(args) -> int:
     matcher = Matcher(grammar, threshold=threshold, tie_margin=margin, slot_threshold=config.grammar.slot_threshold)
     result = matcher.match(args.text)
     out = result.to_dict()
-    action = grammar.intents[result.intent].action if result.recognized else None
-    if action is not None:
+    rendered = []
+    for action in action_list(grammar.intents[result.intent].action if result.recognized else None):
         try:
             topic, payload = render_action(action, result)
-            out["action"] = {"topic": topic, "payload": payload, "qos": action.qos, "retain": action.retain}
+            rendered.append({"topic": topic, "payload": payload, "qos": action.qos, "retain": action.retain})
         except ActionError as exc:
-            out["action"] = {"error": str(exc)}
+            rendered.append({"error": str(exc)})
+    if rendered:  # "action" for the usual single action, "actions" for an intent with several
+        out.update({"action": rendered[0]} if len(rendered) == 1 else {"actions": rendered})
     if args.candidates:
         out["candidates"] = [{"intent": c.intent, "sentence": c.sentence, "confidence": round(c.confidence, 3),
                               "slots": {k: v.value for k, v in c.slots.items()}}

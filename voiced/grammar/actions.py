@@ -12,7 +12,8 @@ parsed at load into a tree; values are filled into the tree and the result is JS
 exactly one placeholder, in quotes or bare, keeps the slot's type (50 stays a number);
 placeholders inside longer strings are replaced by text. Any other string payload (`ON`,
 `{room} lamp`) is plain text. `{{` and `}}` are literal braces. Besides slot names, `{intent}`
-and `{text}` (the utterance) are available.
+and `{text}` (the utterance) are available. A placeholder may scale or map its value
+(`{brightness | scale(0, 100, 0, 254) | round}`, `{color | map(colors)}`): voiced.grammar.filters.
 
 A topic is checked twice (voiced.topics): its static parts and the list values that can fill
 it at load, and every filled-in value (one topic level) and the whole topic when rendered;
@@ -27,16 +28,19 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from voiced.errors import VoicedError
+from voiced.grammar import filters
+from voiced.grammar.filters import Expression, FilterError
 from voiced.grammar.model import Action, Grammar, Intent
 from voiced.grammar.template import Node, references
 from voiced.payloads import clean_text, to_json
 from voiced.topics import level_problem, topic_problem
 from voiced.yamlfile import MAX_DEPTH
 
-NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
-# One token of the template language, as in str.format: `{{`, a placeholder, `}}`.
-_TOKEN_RE = re.compile(r"\{\{|\{(" + NAME + r")\}|\}\}")
-_BARE_RE = re.compile(r"\{(" + NAME + r")\}")
+NAME = filters.NAME
+# One token of the template language, as in str.format: `{{`, a placeholder (a slot name and
+# its filters, voiced.grammar.filters), `}}`.
+_TOKEN_RE = re.compile(r"\{\{|\{([^{}]*)\}|\}\}")
+_BARE_RE = re.compile(r"\{(\s*" + NAME + r"[^{}\"]*)\}")
 RESERVED = ("intent", "text")
 SPEECH_HINT = "speech is never a topic level: put it in the payload, e.g. {\"text\": \"{text}\"}"
 
@@ -47,7 +51,14 @@ class ActionError(VoicedError):
 
 @dataclass(frozen=True)
 class _Placeholder:
-    name: str
+    text: str
+    """what is between the braces: `brightness | round`"""
+
+    @property
+    def expression(self) -> Expression:
+        """Parsed expression; raises FilterError (reported at load, so only ever for a hand-made Action)."""
+        return filters.parse(self.text)
+
 
 
 Piece = Union[str, _Placeholder]
@@ -61,17 +72,24 @@ def _pieces(text: str) -> List[Piece]:
         if m.start() > pos:
             out.append(text[pos:m.start()])
         token = m.group(0)
-        out.append(_Placeholder(m.group(1)) if m.group(1) else token[0])
+        out.append(_Placeholder(m.group(1)) if m.group(1) is not None else token[0])
         pos = m.end()
     if pos < len(text):
         out.append(text[pos:])
     return out
 
 
+def action_list(action: Union[Action, List[Action], None]) -> List[Action]:
+    """An intent's actions as a list: none, its one action, or its several."""
+    if action is None:
+        return []
+    return list(action) if isinstance(action, list) else [action]
+
+
 def placeholders(action: Action) -> List[str]:
-    """Every placeholder name used in the topic and payload, in order, without repeats."""
-    names = [p.name for text in _strings(action.topic, action.payload) for p in _pieces(text)
-             if isinstance(p, _Placeholder)]
+    """Every slot name the topic and payload read, in order, without repeats (placeholders that
+    do not parse are left out: check_action reports them)."""
+    names = [e.name for _, e, _ in _expressions(action.topic, action.payload) if e is not None]
     return list(dict.fromkeys(names))
 
 
@@ -131,7 +149,7 @@ def _escaped_json(text: str) -> str:
     in_string = escaped = False
     for piece in _pieces(text):
         if isinstance(piece, _Placeholder):
-            out.append(f"{{{piece.name}}}" if in_string else f'"{{{piece.name}}}"')
+            out.append(f"{{{piece.text}}}" if in_string else f'"{{{piece.text}}}"')
             continue
         for char in piece:
             if in_string:
@@ -207,18 +225,61 @@ def check_action(action: Action, slot_names: Sequence[str],
             if name not in slot_names and name not in RESERVED:
                 known = ", ".join(list(slot_names) + list(RESERVED))
                 problems.append((where, f"placeholder {{{name}}} is not a slot of this intent", f"known: {known}"))
+        problems.extend((where, problem, hint) for problem, hint in _expression_problems(obj, action, values or {}))
     problems.extend(_topic_value_problems(action, values or {}))
+    return problems
+
+
+def _expressions(*objs: Any) -> Iterator[Tuple[str, Optional[Expression], Optional[FilterError]]]:
+    """(text, parsed expression or None, parse error or None) for each placeholder in objs."""
+    for text in _strings(*objs):
+        for piece in _pieces(text):
+            if isinstance(piece, _Placeholder):
+                try:
+                    yield piece.text, piece.expression, None
+                except FilterError as exc:
+                    yield piece.text, None, exc
+
+
+def _expression_problems(obj: Any, action: Action, values: Mapping[str, Optional[List[Any]]]) -> List[Tuple[str, str]]:
+    """Filters that do not parse, maps that do not exist, and list values a filter cannot take."""
+    problems: List[Tuple[str, str]] = []
+    for text, expression, error in _expressions(obj):
+        if expression is None:
+            assert error is not None
+            problems.append((error.problem, error.hint))
+            continue
+        missing = [m for m in expression.maps() if m not in action.maps]
+        for name in missing:
+            known = ", ".join(action.maps) or "none"
+            problems.append((f"{{{text}}} uses map({name}), which the action does not define",
+                             f"add maps: {{{name}: {{value: replacement}}}} to the action (maps defined: {known})"))
+        if missing or not expression.steps:
+            continue
+        for value in values.get(expression.name) or []:
+            try:
+                expression.apply(value, action.maps)
+            except FilterError as exc:
+                problems.append((f"{{{text}}} cannot take the value {value!r}: {exc.problem}", exc.hint))
+                break  # one value is enough to show the mistake
     return problems
 
 
 def _topic_value_problems(action: Action, values: Mapping[str, Optional[List[Any]]]) -> List[Tuple[str, str, str]]:
     problems = []
-    for name in placeholders(Action(action.topic)):
+    for text, expression, _ in _expressions(action.topic):
+        name = expression.name if expression is not None else text
         if name == "text" or (name in values and values[name] is None):
             what = "what was said" if name == "text" else "free speech (a wildcard list)"
             problems.append(("topic", f"{{{name}}} is {what} and cannot be part of a topic", SPEECH_HINT))
             continue
-        for value in dict.fromkeys(str(v) for v in values.get(name) or []):
+        filled = []
+        for v in values.get(name) or []:
+            try:
+                filled.append(str(expression.apply(v, action.maps) if expression is not None else v))
+            except FilterError:
+                continue  # reported with the expression
+        for value in dict.fromkeys(filled):
             problem = level_problem(value)
             if problem:
                 hint = f"give the value an out: without / + # (e.g. living_room), or move {{{name}}} into the payload"
@@ -234,23 +295,26 @@ def render_action(action: Action, result: Any) -> Tuple[str, str]:
     values: Dict[str, Any] = {name: s.value for name, s in result.slots.items()}
     values.setdefault("intent", result.intent)
     values.setdefault("text", result.text)
-    topic = _render_topic(action.topic, values)
+    topic = _render_topic(action.topic, values, action.maps)
     payload = action.payload
     if isinstance(payload, str):
-        return topic, clean_text(_fill(payload, values))
-    return topic, to_json(_fill_tree(payload, values), separators=None)
+        return topic, clean_text(_fill(payload, values, action.maps))
+    return topic, to_json(_fill_tree(payload, values, action.maps), separators=None)
 
 
-def _render_topic(template: str, values: Mapping[str, Any]) -> str:
+Maps = Mapping[str, Mapping[str, Any]]
+
+
+def _render_topic(template: str, values: Mapping[str, Any], maps: Maps) -> str:
     parts = []
     for piece in _pieces(template):
         if isinstance(piece, str):
             parts.append(piece)
             continue
-        text = str(_lookup(piece.name, values))
+        text = str(_lookup(piece, values, maps))
         problem = level_problem(text)
         if problem:
-            raise ActionError(f"{{{piece.name}}} = {text!r} cannot be filled into the topic: {problem}")
+            raise ActionError(f"{{{piece.text}}} = {text!r} cannot be filled into the topic: {problem}")
         parts.append(text)
     topic = "".join(parts)
     problem = topic_problem(topic)
@@ -259,33 +323,42 @@ def _render_topic(template: str, values: Mapping[str, Any]) -> str:
     return topic
 
 
-def _fill_tree(obj: Any, values: Mapping[str, Any]) -> Any:
+def _fill_tree(obj: Any, values: Mapping[str, Any], maps: Maps) -> Any:
     if isinstance(obj, dict):
         out: Dict[str, Any] = {}
         for k, v in obj.items():
-            key = _fill(str(k), values)
+            key = _fill(str(k), values, maps)
             if key in out:  # a filled-in key must not replace another (e.g. "state")
                 raise ActionError(f"payload key {k!r} became {key!r}, which the payload already has")
-            out[key] = _fill_tree(v, values)
+            out[key] = _fill_tree(v, values, maps)
         return out
     if isinstance(obj, list):
-        return [_fill_tree(v, values) for v in obj]
+        return [_fill_tree(v, values, maps) for v in obj]
     if isinstance(obj, str):
         pieces = _pieces(obj)
         if len(pieces) == 1 and isinstance(pieces[0], _Placeholder):
-            return _lookup(pieces[0].name, values)
-        return _fill(obj, values)
+            return _lookup(pieces[0], values, maps)  # keeps its type: a number, or a map's mapping
+        return _fill(obj, values, maps)
     return obj
 
 
-def _fill(text: str, values: Mapping[str, Any]) -> str:
-    return "".join(p if isinstance(p, str) else str(_lookup(p.name, values)) for p in _pieces(text))
+def _fill(text: str, values: Mapping[str, Any], maps: Maps) -> str:
+    return "".join(p if isinstance(p, str) else _text(_lookup(p, values, maps)) for p in _pieces(text))
 
 
-def _lookup(name: str, values: Mapping[str, Any]) -> Any:
-    if name not in values:
-        raise ActionError(f"action needs slot {{{name}}}, which the match did not fill")
-    return values[name]
+def _text(value: Any) -> str:
+    """A value inside longer text: a map's mapping or list as JSON, anything else as str()."""
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def _lookup(piece: _Placeholder, values: Mapping[str, Any], maps: Maps) -> Any:
+    try:
+        expression = piece.expression
+        if expression.name not in values:
+            raise ActionError(f"action needs slot {{{expression.name}}}, which the match did not fill")
+        return expression.apply(values[expression.name], maps)
+    except FilterError as exc:
+        raise ActionError(f"{{{piece.text}}}: {exc.problem}") from None
 
 
 def _strings(*objs: Any) -> Iterator[str]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from voiced.errors import Problem
 from voiced.grammar.template import Seq, references
@@ -85,6 +85,8 @@ class Action:
     payload: Any = ""
     qos: int = 0
     retain: bool = False
+    maps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """lookup tables for the map(name) filter: name -> {value as text: replacement}"""
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ class Template:
 class Intent:
     name: str
     templates: List[Template] = field(default_factory=list)
-    action: Optional[Action] = None
+    action: Union[Action, List[Action], None] = None
+    """one action, or several (a list) published in order"""
     file: Optional[str] = None
     line: Optional[int] = None
 

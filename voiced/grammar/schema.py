@@ -7,11 +7,11 @@ keys that only Home Assistant uses are accepted and reported once per file (voic
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import yaml
 
-from voiced.grammar import actions, hass
+from voiced.grammar import actions, filters, hass
 from voiced.grammar.model import Action, Grammar, Intent, Scope, Template
 from voiced.grammar.schema_lists import read_list
 from voiced.grammar.scope import list_key, rename, rule_key
@@ -20,7 +20,7 @@ from voiced.grammar.yamlnodes import MISSING, finite, mapping, parse_template_at
 TOP_KEYS = ("language", "intents", "lists", "expansion_rules", "skip_words")
 INTENT_KEYS = ("data", "action")
 DATA_KEYS = ("sentences", "slots", "lists", "expansion_rules")
-ACTION_KEYS = ("topic", "payload", "qos", "retain")
+ACTION_KEYS = ("topic", "payload", "qos", "retain", "maps")
 
 
 def read_file(root: yaml.Node, grammar: Grammar, col: Any, origins: Dict[Tuple[str, str], Tuple[str, int]],
@@ -168,25 +168,69 @@ def _read_local(parts: Dict[str, yaml.Node], col: Any, key: str, grammar: Gramma
 def _check_intent_action(intent: Intent, node: yaml.Node, grammar: Grammar, col: Any) -> None:
     if intent.action is None or not intent.templates or node is None:
         return
-    # Point at the topic or payload line; the action was read (and its keys checked) already.
-    parts = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)} \
-        if isinstance(node, yaml.MappingNode) else {}
     per_template = [set(grammar.template_slots(t)) for t in intent.templates]
     everywhere = set.intersection(*per_template)
     anywhere = set.union(*per_template)
-    key = f"intents.{intent.name}.action"
     values = actions.slot_values(grammar, intent)
-    for where, problem, hint in actions.check_action(intent.action, sorted(anywhere), values):
-        col.add(problem, parts.get(where, node), key=f"{key}.{where}", hint=hint)
-    for name in actions.placeholders(intent.action):
-        if name in anywhere and name not in everywhere:
-            where = "topic" if f"{{{name}}}" in intent.action.topic else "payload"
-            col.add(f"placeholder {{{name}}} is missing from some sentences of this intent", parts.get(where, node),
-                    key=f"{key}.{where}",
-                    hint=f"add {{{name}}} to every sentence, or give it a fixed value under 'slots:'")
+    several = isinstance(intent.action, list)
+    pairs = zip(intent.action, _action_nodes(node)) if isinstance(intent.action, list) else [(intent.action, node)]
+    for i, (action, action_node) in enumerate(pairs):
+        key = f"intents.{intent.name}.action" + (f"[{i}]" if several else "")
+        # Point at the topic or payload line; the action was read (and its keys checked) already.
+        parts = {k.value: v for k, v in action_node.value if isinstance(k, yaml.ScalarNode)} \
+            if isinstance(action_node, yaml.MappingNode) else {}
+        for where, problem, hint in actions.check_action(action, sorted(anywhere), values):
+            col.add(problem, parts.get(where, action_node), key=f"{key}.{where}", hint=hint)
+        for name in actions.placeholders(action):
+            if name in anywhere and name not in everywhere:
+                where = "topic" if name in actions.placeholders(Action(action.topic)) else "payload"
+                col.add(f"placeholder {{{name}}} is missing from some sentences of this intent",
+                        parts.get(where, action_node), key=f"{key}.{where}",
+                        hint=f"add {{{name}}} to every sentence, or give it a fixed value under 'slots:'")
 
 
-def _read_action(node: yaml.Node, col: Any, key: str) -> Optional[Action]:
+def _action_nodes(node: yaml.Node) -> List[yaml.Node]:
+    """The nodes of the actions _read_action kept (those that are mappings with a topic)."""
+    if not isinstance(node, yaml.SequenceNode):
+        return [node]
+    return [item for item in node.value if isinstance(item, yaml.MappingNode)
+            and any(isinstance(k, yaml.ScalarNode) and k.value == "topic" for k, _ in item.value)]
+
+
+def _read_action(node: yaml.Node, col: Any, key: str) -> Union[Action, List[Action], None]:
+    """One action (a mapping) or several (a list of mappings, published in order)."""
+    if not isinstance(node, yaml.SequenceNode):
+        return _read_one_action(node, col, key)
+    items = sequence(node, col, key)
+    if not items:
+        col.add("empty list of actions", node, key=key, hint="list at least one {topic: ..., payload: ...}")
+        return None
+    read = [(_read_one_action(item, col, f"{key}[{i}]"), item) for i, item in enumerate(items)]
+    kept = [a for a, _ in read if a is not None]
+    # Keep positions aligned with _action_nodes: a broken action (reported) drops the lot.
+    return kept if len(kept) == len(read) and len(kept) == len(_action_nodes(node)) else None
+
+
+def _read_maps(node: yaml.Node, col: Any, key: str) -> Dict[str, Dict[str, Any]]:
+    """An action's lookup tables for map(name): name -> {value as text: replacement}."""
+    maps: Dict[str, Dict[str, Any]] = {}
+    for name_node, table_node in mapping(node, col, key, None, items=True):
+        table = plain(table_node, col, f"{key}.{name_node.value}")
+        if table is MISSING:
+            continue
+        problem = filters.map_problem(name_node.value, table) or (
+            actions.payload_problem(table) if isinstance(table, dict) else None)
+        if problem:
+            col.add(problem, table_node, key=f"{key}.{name_node.value}",
+                    hint="write e.g. colors: {green: {hex: \"#00ff00\"}, red: {hex: \"#ff0000\"}}")
+            continue
+        # Keys are text so that a slot value 1 or "1" finds the same entry (filters._key).
+        maps[name_node.value] = {str(int(k) if isinstance(k, float) and k.is_integer() else k): v
+                                 for k, v in table.items()}
+    return maps
+
+
+def _read_one_action(node: yaml.Node, col: Any, key: str) -> Optional[Action]:
     fields = mapping(node, col, key, ACTION_KEYS)
     if not fields:
         return None
@@ -212,8 +256,9 @@ def _read_action(node: yaml.Node, col: Any, key: str) -> Optional[Action]:
         col.add(f"qos {qos} is not 0, 1 or 2", fields["qos"], key=f"{key}.qos", hint="use 0, 1 or 2")
         qos = 0
     retain = scalar(fields["retain"], col, f"{key}.retain", bool) if "retain" in fields else False
+    maps = _read_maps(fields["maps"], col, f"{key}.maps") if "maps" in fields else {}
     if topic is None:
         return None
-    return Action(topic=topic, payload=payload, qos=qos or 0, retain=bool(retain))
+    return Action(topic=topic, payload=payload, qos=qos or 0, retain=bool(retain), maps=maps)
 
 
