@@ -86,9 +86,10 @@ def test_shipped_light_actions_are_zigbee2mqtt():
         ("turn on the kitchen lights", "zigbee2mqtt/kitchen_light/set", {"state": "ON"}),
         ("turn off all of the lights in the office", "zigbee2mqtt/office_light/set", {"state": "OFF"}),
         ("turn on standing light", "zigbee2mqtt/standing_light/set", {"state": "ON"}),
-        ("set bed light brightness to 50 percent", "zigbee2mqtt/bed_light/set",
-         {"state": "ON", "brightness_percent": 50}),
-        ("set kitchen lights to green", "zigbee2mqtt/kitchen_light/set", {"state": "ON", "color_name": "green"}),
+        ("set bed light brightness to 50 percent", "zigbee2mqtt/bed_light/set", {"state": "ON", "brightness": 127}),
+        ("set the office lights to 100 percent", "zigbee2mqtt/office_light/set", {"state": "ON", "brightness": 254}),
+        ("set kitchen lights to green", "zigbee2mqtt/kitchen_light/set", {"state": "ON", "color": {"hex": "#00ff00"}}),
+        ("make the desk lamp warm white", "zigbee2mqtt/desk_lamp/set", {"state": "ON", "color": {"hex": "#ffb46b"}}),
     ]:
         result = matcher.match(text)
         assert result.recognized, text
