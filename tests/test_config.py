@@ -12,6 +12,7 @@ import pytest
 
 from voiced.cli import main
 from voiced.config import Config, RescoringConfig, load_config, reference
+from voiced.config_rules import check_rules, validate
 from voiced.errors import EXIT_CONFIG, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,3 +209,95 @@ def test_the_reference_states_the_topic_rules():
     table = reference()
     assert "| `site_id` | `default` | name of this satellite; in every topic and payload (one MQTT topic level" in table
     assert "no '+', '#', control characters or empty levels" in table.split("`mqtt.topic_prefix`")[1].split("\n")[0]
+
+
+# --- rules between settings: reported with every other problem, at the later key's line ----------
+
+RULES = [
+    ("vad:\n  neg_threshold: 0.6\n  threshold: 0.5\n", 3, "vad.threshold", "above threshold 0.5",
+     "at most 0.5"),
+    ("vad:\n  threshold: 0.3\n", 2, "vad.threshold", "neg_threshold 0.35 is above", "at most 0.3"),
+    ("audio:\n  source: file\n", 2, "audio.source", "no audio.file", "--file"),
+    ("audio:\n  channel: 1\n  source: stdin\n", 3, "audio.source", "channel 1 does not exist in 1", "0 to 0"),
+    ("audio:\n  channels: 2\n  channel: 2\n", 3, "audio.channel", "channel 2 does not exist in 2", "0 to 1"),
+    ("mqtt:\n  username: u\n  password_file: p\n  password: x\n", 4, "mqtt.password", "both", "keep one"),
+    ("mqtt:\n  password: x\n", 2, "mqtt.password", "without username", "mqtt.username"),
+    ("mqtt:\n  tls:\n    ca_certs: ca.pem\n    keyfile: k.pem\n", 4, "mqtt.tls.keyfile", "keyfile without certfile",
+     "certfile"),
+    ("mqtt:\n  tls:\n    certfile: c.pem\n", 3, "mqtt.tls.certfile", "TLS stays off", "ca_certs"),
+]
+
+
+@pytest.mark.parametrize("text, line, key, message, hint", RULES)
+def test_a_broken_rule_between_settings_is_one_problem_at_the_later_key(text, line, key, message, hint):
+    with pytest.raises(ConfigError) as err:
+        load_config("bad.yaml", text=text)
+    (problem,) = err.value.problems
+    assert (problem.file, problem.line, problem.key) == ("bad.yaml", line, key), problem
+    assert message in problem.message and hint in problem.hint, problem
+
+
+def test_rules_are_reported_together_with_other_problems_in_line_order():
+    text = ("vad:\n"
+            "  threshold: 0.3\n"
+            "  min_speech_ms: -1\n"
+            "audio:\n"
+            "  source: file\n"
+            "mqtt:\n"
+            "  port: 0\n")
+    with pytest.raises(ConfigError) as err:
+        load_config("bad.yaml", text=text)
+    assert [(p.line, p.key) for p in err.value.problems] == [
+        (2, "vad.threshold"), (3, "vad.min_speech_ms"), (5, "audio.source"), (7, "mqtt.port")]
+
+
+def test_a_rule_is_not_checked_on_a_setting_that_is_already_wrong():
+    # the wrong neg_threshold's default (0.35) must not be blamed on threshold 0.3
+    with pytest.raises(ConfigError) as err:
+        load_config(text="vad:\n  threshold: 0.3\n  neg_threshold: high\n")
+    assert [p.key for p in err.value.problems] == ["vad.neg_threshold"]
+
+
+WARNINGS = [
+    ("vad:\n  min_silence_ms: 300\n  post_pad_ms: 300\n", 3, "vad.post_pad_ms", "no head start"),
+    ("vad:\n  post_pad_ms: 490\n", 2, "vad.post_pad_ms", "no head start"),  # 16 chunks of 32 ms, like 500
+    ("model:\n  affinity: [2]\n  intra_op_threads: 3\n", 3, "model.intra_op_threads", "nothing is pinned"),
+    ("model:\n  intra_op_threads: 1\n  affinity: [2]\n", 3, "model.affinity", "no effect"),
+    ("mqtt:\n  tls:\n    insecure: true\n", 3, "mqtt.tls.insecure", "no effect"),
+]
+
+
+@pytest.mark.parametrize("text, line, key, message", WARNINGS)
+def test_a_config_that_works_but_not_as_meant_loads_with_a_logged_warning(caplog, text, line, key, message):
+    config = load_config("odd.yaml", text=text)
+    (warning,) = config.warnings
+    assert (warning.file, warning.line, warning.key) == ("odd.yaml", line, key) and message in warning.message
+    assert str(warning) in caplog.text
+    assert config == dataclasses.replace(config, warnings=[])  # warnings take no part in ==
+
+
+def test_no_head_start_is_fine_without_speculation():
+    assert load_config(text="speculative: false\nvad:\n  post_pad_ms: 500\n").warnings == []
+
+
+def test_the_defaults_and_the_example_break_no_rule():
+    assert check_rules(Config(), {}, None) == ([], [])
+    assert load_config(REPO / "config" / "voiced.yaml").warnings == []
+
+
+def test_validate_checks_the_config_after_command_line_overrides():
+    config = load_config("voiced.yaml", text="site_id: k\naudio:\n  source: mic\n")
+    broken = dataclasses.replace(config, audio=dataclasses.replace(config.audio, source="file"))
+    with pytest.raises(ConfigError) as err:
+        validate(broken)
+    (problem,) = err.value.problems
+    assert (problem.file, problem.line, problem.key) == ("voiced.yaml", 3, "audio.source")
+    fixed = dataclasses.replace(broken, audio=dataclasses.replace(broken.audio, file="/tmp/x.wav"))
+    assert validate(fixed) is fixed
+
+
+def test_run_fails_on_a_file_source_without_a_file_before_loading_models(tmp_path, capsys):
+    path = tmp_path / "voiced.yaml"
+    path.write_text("audio:\n  source: file\nmqtt:\n  enabled: false\n")
+    assert main(["run", "--config", str(path)]) == EXIT_CONFIG
+    assert f"{path}:2: audio.source: source is file, but no audio.file is given" in capsys.readouterr().err

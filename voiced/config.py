@@ -2,12 +2,14 @@
 
 Every setting, its default, unit and range lives here and nowhere else. Sections are frozen
 dataclasses; a field's `metadata` holds its documentation and what a value must be (see
-voiced.settings). `load_config` reports every problem at once, each with file, line and key
-path. `reference()` renders the README's configuration reference from the same schema.
+voiced.settings); rules between settings live in voiced.config_rules. `load_config` reports
+every problem at once, each with file, line and key path. `reference()` renders the README's
+configuration reference from the same schema.
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import typing
 from dataclasses import dataclass, field
@@ -17,8 +19,11 @@ from typing import Any, Dict, List, Optional, Union
 import yaml
 
 from voiced import yamlfile
+from voiced.config_rules import check_rules
 from voiced.errors import ConfigError, Problem
 from voiced.settings import check_value, coerce, setting
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -201,6 +206,10 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig, metadata={"doc": "logging"})
     # Where the file was loaded from; relative paths in it resolve against its folder.
     source_path: Optional[str] = field(default=None, compare=False, metadata={"internal": True})
+    # The line of every key path the file gives, for problems found after loading (voiced.config_rules).
+    key_lines: Dict[str, int] = field(default_factory=dict, compare=False, repr=False, metadata={"internal": True})
+    # Rules between settings that the file breaks without being wrong (logged at load).
+    warnings: List[Problem] = field(default_factory=list, compare=False, repr=False, metadata={"internal": True})
 
     def resolve(self, path: Optional[str]) -> Optional[Path]:
         """Resolve a path from the config file relative to the file's folder."""
@@ -222,12 +231,22 @@ def load_config(path: Optional[Union[str, Path]] = None, text: Optional[Union[st
             return Config()
         text = _read(Path(path), name)
     node, problems = yamlfile.parse(text, name)
-    values: Dict[str, Any] = {}
-    if node is not None:
-        values = _build(Config, node, "", name, problems)
+    if node is None:
+        if problems:
+            raise ConfigError(problems)
+        return dataclasses.replace(Config(), source_path=str(path) if path else None)
+    lines: Dict[str, int] = {}
+    config = values_to_config(_build(Config, node, "", name, problems, lines))
+    # Rules between settings, except where a setting they read is already wrong (its default stands in).
+    errors, warnings = check_rules(config, lines, name, skip=tuple(p.key for p in problems if p.key))
+    problems.extend(errors)
     if problems:
+        problems.sort(key=lambda p: p.line or 0)
         raise ConfigError(problems)
-    return dataclasses.replace(values_to_config(values), source_path=str(path) if path else None)
+    warnings.sort(key=lambda p: p.line or 0)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return dataclasses.replace(config, source_path=str(path) if path else None, key_lines=lines, warnings=warnings)
 
 
 def _read(path: Path, name: str) -> bytes:
@@ -245,8 +264,10 @@ def values_to_config(values: Dict[str, Any]) -> Config:
     return Config(**values)
 
 
-def _build(cls: type, node: yaml.Node, prefix: str, file: str, problems: List[Problem]) -> Dict[str, Any]:
-    """Turn a YAML mapping node into constructor arguments for dataclass `cls`."""
+def _build(cls: type, node: yaml.Node, prefix: str, file: str, problems: List[Problem],
+           lines: Dict[str, int]) -> Dict[str, Any]:
+    """Turn a YAML mapping node into constructor arguments for dataclass `cls`; `lines` gets the
+    line of every key path read."""
     if not isinstance(node, yaml.MappingNode):
         problems.append(Problem("expected a mapping of settings", file=file, line=node.start_mark.line + 1,
                                 key=prefix or None))
@@ -264,6 +285,7 @@ def _build(cls: type, node: yaml.Node, prefix: str, file: str, problems: List[Pr
                                     hint=f"first at line {seen[key]}; keep one"))
             continue
         seen[key] = line
+        lines[path] = line
         if key not in fields:
             close = _closest(key, list(fields))
             problems.append(Problem("unknown setting", file=file, line=line, key=path,
@@ -271,7 +293,7 @@ def _build(cls: type, node: yaml.Node, prefix: str, file: str, problems: List[Pr
             continue
         ftype = hints[key]
         if dataclasses.is_dataclass(ftype):
-            out[key] = ftype(**_build(ftype, value_node, path, file, problems))
+            out[key] = ftype(**_build(ftype, value_node, path, file, problems, lines))
             continue
         value_line = value_node.start_mark.line + 1
         try:

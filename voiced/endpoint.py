@@ -86,8 +86,7 @@ class EndpointState:
 
     def __init__(self, config: VadConfig):
         self.threshold = config.threshold
-        # Hysteresis needs neg <= threshold; a config with them swapped gets no hysteresis.
-        self.neg_threshold = min(config.neg_threshold, config.threshold)
+        self.neg_threshold = config.neg_threshold  # at most threshold: a config rule (voiced.config_rules)
         self.min_speech = max(1, _chunks(config.min_speech_ms))
         self.min_silence = max(1, _chunks(config.min_silence_ms))
         self.pad = _chunks(config.speech_pad_ms)  # pre-roll

@@ -45,6 +45,7 @@ def state_dir(env: Mapping[str, str]) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from voiced.config import Config
+    from voiced.config_rules import validate
     from voiced.daemon import run_daemon
 
     default_state = str(state_dir(os.environ))
@@ -67,6 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         mqtt = config.mqtt
         if mqtt.state_dir is None:
             mqtt = dataclasses.replace(mqtt, state_dir=default_state)
-        return dataclasses.replace(config, audio=audio, model=model, mqtt=mqtt)
+        # the rules hold for what runs, options included, and fail before any model loads
+        return validate(dataclasses.replace(config, audio=audio, model=model, mqtt=mqtt))
 
     return run_daemon(_config_path(args.config), override)
