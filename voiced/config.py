@@ -140,6 +140,19 @@ class RescoringConfig:
         "decisions on the tuning sets (v2 models are 8-bit already)")
     length_alpha: float = setting(
         0.5, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
+    constrained: str = setting(
+        "off", "grammar-constrained decoding: the decoder searches the grammar's own sentences on the utterance's "
+        "audio (a token automaton of the grammar, beam search) and its best sentences join the candidates; "
+        "fallback: only when no matcher-based sentence fits within neighbours_gap of the free transcription; "
+        "always: whenever rescoring runs", choices=["off", "fallback", "always"])
+    constrained_max_gap: float = setting(
+        4.5, "max_gap when the grammar-constrained search ran: the best of the whole grammar fits stray speech "
+        "better than the best of a few candidates, so the free transcription must agree more (on the tuning "
+        "split 4.5 kept out-of-grammar accepts where they were without the search; 5.5 let one more in)",
+        min=0.0, max=100.0)
+    constrained_beam: int = setting(
+        6, "grammar-constrained decoding: prefixes kept per decoder call (each call adds decoder work)", min=1,
+        max=64)
     max_index_sentences: int = setting(
         300000, "most sentences the neighbour search indexes (about 110 bytes each, 130 while the index is "
         "built at start; the shipped grammar has 118 406); a template that would exceed it is left out of the "

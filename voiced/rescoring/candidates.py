@@ -39,8 +39,9 @@ class Reading:
     """the matcher's confidence for this sentence against the transcript (0-1)"""
     template: str = ""
     source: str = "parse"
-    """"parse" (a matcher candidate), "carrier" (another template), "slot" (another value) or
-    "sentence" (a grammar sentence that sounds like the transcript)"""
+    """"parse" (a matcher candidate), "carrier" (another template), "slot" (another value),
+    "sentence" (a grammar sentence that sounds like the transcript) or "grammar" (found by the
+    grammar-constrained decoder)"""
     spans: Dict[str, Tuple[int, int]] = field(default_factory=dict)
 
     @property
@@ -91,6 +92,20 @@ def neighbour_readings(matcher, index: SentenceIndex, text: str, count: int,
     out = [Reading(n.intent, n.slots, n.sentence, n.similarity, n.template, "sentence")
            for n in found if n.sentence not in said]
     return out[:count]
+
+
+def grammar_readings(found: Sequence[Any], tokenizer) -> List[Tuple[Reading, str, Any]]:
+    """(reading, sentence as the recogniser wrote it, its score) of each sentence of the
+    grammar-constrained search (voiced.asr.constrained.Sentence): the decoder chose the
+    spelling, so it is not restyled, and the search's score is its teacher-forced score."""
+    out: List[Tuple[Reading, str, Any]] = []
+    for sentence in found:
+        text = tokenizer.decode(sentence.tokens)
+        slots = {name: SlotMatch(said.value, " ".join(tokenize(said.spoken)), 1.0, said.spoken or None)
+                 for name, said in sentence.slots.items()}
+        reading = Reading(sentence.intent, slots, " ".join(tokenize(text)), 0.0, sentence.template, "grammar")
+        out.append((reading, text, sentence.score))
+    return out
 
 
 def _added_slot(matcher, r: Reading, tokens: List[str], lists: Dict[Tuple[str, str], str],

