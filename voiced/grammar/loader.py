@@ -52,8 +52,9 @@ class _Collector:
         self.problems.append(Problem(message, file=self.file, line=line, key=key, hint=hint))
 
 
-def load_grammar(paths: Sequence[PathLike]) -> Grammar:
-    """Load grammar files (or directories of .yaml/.yml files). Raises GrammarError listing all problems."""
+def load_grammar(paths: Sequence[PathLike], extra: Sequence[Tuple[str, Union[str, bytes]]] = ()) -> Grammar:
+    """Load grammar files (or directories of .yaml/.yml files), then `extra` (name, YAML text)
+    files built at run time (voiced.sources). Raises GrammarError listing all problems."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     problems: List[Problem] = []
@@ -78,7 +79,7 @@ def load_grammar(paths: Sequence[PathLike]) -> Grammar:
         except OSError as exc:
             problems.append(Problem(f"cannot read file: {exc.strerror or exc}", file=str(f),
                                     hint="check that the file exists and is readable"))
-    return _load_texts(texts, problems)
+    return _load_texts(texts + list(extra), problems)
 
 
 def load_grammar_text(text: Union[str, bytes], name: str = "<grammar>") -> Grammar:

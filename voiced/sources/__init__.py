@@ -1,0 +1,1 @@
+"""Vocabulary from outside the command sets: grammars built from what the home announces."""
