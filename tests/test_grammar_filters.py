@@ -152,3 +152,29 @@ def test_a_broken_action_in_a_list_is_reported_and_the_list_is_dropped():
             """), "g.yaml")
     (problem,) = info.value.problems
     assert (problem.line, problem.key, problem.message) == (7, "intents.A.action[1]", "action has no 'topic'")
+
+
+def test_the_publisher_sends_every_action_of_an_intent_in_order(matcher):
+    from voiced.config import Config
+    from voiced.payloads import Utterance
+    from voiced.publisher import Publisher, StdoutLink, topics_for
+
+    class Recording(StdoutLink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent = []
+
+        def publish_many(self, messages):
+            self.sent.extend(messages)
+            return len(messages)
+
+    config = Config()
+    link = Recording()
+    publisher = Publisher(link, topics_for(config), config.mqtt, config.site_id)
+    result = matcher.match("dim the kitchen light to 40 percent")
+    topics = publisher.publish(Utterance(id="u1", text=result.text, start_s=0.0, end_s=1.0), result,
+                               matcher.grammar)
+    assert topics[-2:] == ["zigbee2mqtt/kitchen_light/set", "log/kitchen"]
+    (_, first, first_retain), (_, second, second_retain) = link.sent[-2:]
+    assert json.loads(first) == {"brightness": 102, "scaled": 102} and not first_retain
+    assert json.loads(second) == {"tenths": 4, "note": "kitchen at 40.5"} and second_retain
