@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from voiced.cli import main
-from voiced.config import Config, RescoringConfig, load_config, reference
+from voiced.config import Config, RescoringConfig, load_config, reference, reloaded, restart_needed
 from voiced.config_rules import check_rules, validate
 from voiced.errors import EXIT_CONFIG, ConfigError
 
@@ -207,7 +207,8 @@ def test_topic_parts_that_are_fine():
 
 def test_the_reference_states_the_topic_rules():
     table = reference()
-    assert "| `site_id` | `default` | name of this satellite; in every topic and payload (one MQTT topic level" in table
+    assert "| `site_id` | `default` | restart | name of this satellite; in every topic and payload (one MQTT topic " \
+           "level" in table
     assert "no '+', '#', control characters or empty levels" in table.split("`mqtt.topic_prefix`")[1].split("\n")[0]
 
 
@@ -301,3 +302,35 @@ def test_run_fails_on_a_file_source_without_a_file_before_loading_models(tmp_pat
     path.write_text("audio:\n  source: file\nmqtt:\n  enabled: false\n")
     assert main(["run", "--config", str(path)]) == EXIT_CONFIG
     assert f"{path}:2: audio.source: source is file, but no audio.file is given" in capsys.readouterr().err
+
+
+# --- reloading: the schema says which settings a reload (SIGHUP) applies ---------------------
+
+def test_restart_needed_lists_the_changed_settings_a_reload_cannot_apply():
+    old = load_config(text="vad:\n  threshold: 0.5\n")
+    new = load_config(text="site_id: hall\nspeculative: false\nvad:\n  threshold: 0.6\nmqtt:\n  tls:\n"
+                           "    insecure: true\n    ca_certs: ca.pem\ngrammar:\n  threshold: 0.8\n"
+                           "logging:\n  level: DEBUG\n")
+    assert restart_needed(old, new) == ["site_id", "speculative", "vad.threshold", "mqtt.tls.ca_certs",
+                                        "mqtt.tls.insecure"]
+    assert restart_needed(old, old) == []
+
+
+def test_a_reload_keeps_the_running_values_of_the_settings_it_cannot_apply():
+    old = load_config(text="site_id: kitchen\nmqtt:\n  port: 1884\n")
+    new = load_config("new.yaml", text="site_id: hall\nmqtt:\n  port: 1885\n  tls:\n    ca_certs: ca.pem\n"
+                                       "grammar:\n  threshold: 0.8\nrescoring:\n  mode: always\n")
+    config = reloaded(old, new)
+    assert (config.site_id, config.mqtt, config.vad) == ("kitchen", old.mqtt, old.vad)
+    assert (config.grammar.threshold, config.rescoring.mode, config.source_path) == (0.8, "always", "new.yaml")
+    assert restart_needed(old, config) == []
+
+
+def test_every_setting_a_reload_cannot_apply_is_marked_restart_in_the_reference():
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[2] for line in reference().splitlines()[2:]}
+    restart = {key for key, reload in rows.items() if reload == "restart"}
+    assert set(rows.values()) == {"live", "restart"}
+    assert {"site_id", "speculative", "audio.source", "vad.threshold", "model.path", "mqtt.tls.ca_certs"} <= restart
+    assert not restart & {"grammar.paths", "grammar.threshold", "rescoring.mode", "debug.recordings_dir",
+                          "logging.level"}
+    assert reference().splitlines()[0] == "| key | default | reload | meaning |"

@@ -14,7 +14,7 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import yaml
 
@@ -194,21 +194,6 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
-class Zigbee2mqttConfig:
-    base_topic: Optional[str] = setting(
-        None, "zigbee2mqtt's base topic (its mqtt.base_topic, usually zigbee2mqtt); setting it adds commands for "
-              "every device and group it announces on <base_topic>/bridge/devices, kept up to date; empty: off",
-        topic="prefix", nonempty=True)
-    groups: bool = setting(True, "also offer commands for zigbee2mqtt groups (bridge/groups)")
-
-
-@dataclass(frozen=True)
-class SourcesConfig:
-    zigbee2mqtt: Zigbee2mqttConfig = field(default_factory=Zigbee2mqttConfig,
-                                           metadata={"doc": "devices announced by zigbee2mqtt"})
-
-
-@dataclass(frozen=True)
 class DebugConfig:
     recordings_dir: Optional[str] = setting(None, "save each utterance as WAV + JSON here; empty disables")
     max_recordings: int = setting(200, "keep at most this many recordings (oldest deleted first)", min=1, max=100000)
@@ -221,17 +206,19 @@ class LoggingConfig:
 
 @dataclass(frozen=True)
 class Config:
-    site_id: str = setting("default", "name of this satellite; in every topic and payload", topic="level")
-    speculative: bool = setting(True, "start finalizing while the end-of-speech hangover runs")
-    audio: AudioConfig = field(default_factory=AudioConfig, metadata={"doc": "audio input"})
-    vad: VadConfig = field(default_factory=VadConfig, metadata={"doc": "voice activity detection and endpointing"})
-    model: ModelConfig = field(default_factory=ModelConfig, metadata={"doc": "speech recogniser"})
+    # live=False: the stages, the MQTT link and the models are built once at start, so a reload
+    # (SIGHUP) leaves these as they are and logs that they need a restart.
+    site_id: str = setting("default", "name of this satellite; in every topic and payload", topic="level",
+                           live=False)
+    speculative: bool = setting(True, "start finalizing while the end-of-speech hangover runs", live=False)
+    audio: AudioConfig = field(default_factory=AudioConfig, metadata={"doc": "audio input", "live": False})
+    vad: VadConfig = field(default_factory=VadConfig,
+                           metadata={"doc": "voice activity detection and endpointing", "live": False})
+    model: ModelConfig = field(default_factory=ModelConfig, metadata={"doc": "speech recogniser", "live": False})
     grammar: GrammarConfig = field(default_factory=GrammarConfig, metadata={"doc": "command sets and matching"})
     rescoring: RescoringConfig = field(default_factory=RescoringConfig,
                                        metadata={"doc": "grammar-aware acoustic rescoring"})
-    mqtt: MqttConfig = field(default_factory=MqttConfig, metadata={"doc": "MQTT broker and topics"})
-    sources: SourcesConfig = field(default_factory=SourcesConfig,
-                                   metadata={"doc": "vocabulary from outside the command sets"})
+    mqtt: MqttConfig = field(default_factory=MqttConfig, metadata={"doc": "MQTT broker and topics", "live": False})
     debug: DebugConfig = field(default_factory=DebugConfig, metadata={"doc": "debug recordings"})
     logging: LoggingConfig = field(default_factory=LoggingConfig, metadata={"doc": "logging"})
     # Where the file was loaded from; relative paths in it resolve against its folder.
@@ -347,12 +334,53 @@ def _closest(word: str, options: List[str]) -> Optional[str]:
     return found[0] if found else None
 
 
+# --- reloading ----------------------------------------------------------------------------
+
+def restart_needed(old: Config, new: Config) -> List[str]:
+    """The key paths whose value differs between `old` and `new` and that a reload cannot apply."""
+    return [path for path, live, a, b in _leaves(old, new, "", True) if not live and a != b]
+
+
+def reloaded(old: Config, new: Config) -> Config:
+    """What a reload runs with: `new`, except that every setting it cannot apply keeps `old`'s value."""
+    return _merge(old, new, True)
+
+
+def _live(f: dataclasses.Field, section_live: bool) -> bool:
+    """A setting is live unless it, or the section it is in, says live=False."""
+    return bool(f.metadata.get("live", section_live))
+
+
+def _leaves(old: Any, new: Any, prefix: str, live: bool) -> Iterator[Tuple[str, bool, Any, Any]]:
+    for f in dataclasses.fields(old):
+        if f.metadata.get("internal"):
+            continue
+        a, b, f_live = getattr(old, f.name), getattr(new, f.name), _live(f, live)
+        if dataclasses.is_dataclass(a):
+            yield from _leaves(a, b, f"{prefix}{f.name}.", f_live)
+        else:
+            yield prefix + f.name, f_live, a, b
+
+
+def _merge(old: Any, new: Any, live: bool) -> Any:
+    kept: Dict[str, Any] = {}
+    for f in dataclasses.fields(new):
+        if f.metadata.get("internal"):
+            continue
+        a, f_live = getattr(old, f.name), _live(f, live)
+        if dataclasses.is_dataclass(a):
+            kept[f.name] = _merge(a, getattr(new, f.name), f_live)
+        elif not f_live:
+            kept[f.name] = a
+    return dataclasses.replace(new, **kept)
+
+
 # --- documentation ----------------------------------------------------------------------
 
 def reference() -> str:
     """The configuration reference as a Markdown table, generated from the schema."""
-    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
-    _reference_rows(Config, "", rows)
+    rows = ["| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
+    _reference_rows(Config, "", rows, True)
     return "\n".join(rows)
 
 
@@ -360,7 +388,7 @@ _RULES = {"level": " (one MQTT topic level: no '/', '+', '#' or control characte
           "prefix": " (MQTT topic levels joined by '/': no '+', '#', control characters or empty levels)"}
 
 
-def _reference_rows(cls: type, prefix: str, rows: List[str]) -> None:
+def _reference_rows(cls: type, prefix: str, rows: List[str], live: bool) -> None:
     instance = cls()
     for f in dataclasses.fields(cls):
         if f.metadata.get("internal"):
@@ -368,7 +396,7 @@ def _reference_rows(cls: type, prefix: str, rows: List[str]) -> None:
         path = f"{prefix}{f.name}"
         value = getattr(instance, f.name)
         if dataclasses.is_dataclass(value):
-            _reference_rows(type(value), path + ".", rows)
+            _reference_rows(type(value), path + ".", rows, _live(f, live))
             continue
         doc = f.metadata.get("doc", "")
         if "choices" in f.metadata:
@@ -380,7 +408,7 @@ def _reference_rows(cls: type, prefix: str, rows: List[str]) -> None:
         if f.metadata.get("nonempty"):
             doc += " (if given, not blank)"
         default = "" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-        rows.append(f"| `{path}` | `{default}` | {doc} |")
+        rows.append(f"| `{path}` | `{default}` | {'live' if _live(f, live) else 'restart'} | {doc} |")
 
 
 def _write_reference(readme: Path) -> None:

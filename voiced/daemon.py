@@ -11,7 +11,6 @@ and the settings that can change live.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import queue
@@ -24,7 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Tuple
 
 from voiced.audio import SAMPLE_RATE
-from voiced.config import Config, load_config
+from voiced.config import Config, load_config, reloaded, restart_needed
 from voiced.endpoint import SPEECH_END, SPEECH_START, Event
 from voiced.errors import BrokerError, ConfigError, Problem, ProblemsError, VoicedError
 from voiced.interpreter import load_matcher, make_recorder
@@ -40,16 +39,13 @@ if TYPE_CHECKING:
     from voiced.pipeline import UtteranceProcessor
     from voiced.publisher import Link, Publisher
 
-__all__ = ["Daemon", "RESTART_SECTIONS", "load_matcher", "make_recorder", "run_daemon"]
+__all__ = ["Daemon", "load_matcher", "make_recorder", "run_daemon"]
 
 log = logging.getLogger(__name__)
 
 QUEUE_SECONDS = 10.0  # audio the capture thread may run ahead of processing before it waits
 STOP_TIMEOUT_S = 8.0  # processing must finish the utterance in flight within this at shutdown
 _END = None  # queue sentinel: the source has no more audio
-
-# Sections whose changes need a restart; everything else applies on SIGHUP.
-RESTART_SECTIONS = ("site_id", "audio", "vad", "model", "mqtt")
 
 
 class Daemon:
@@ -169,7 +165,7 @@ class Daemon:
             log.debug("reload failed", exc_info=True)
             log.error("reload: %s", _one_line(exc))
             return self._reload_failed(type(exc).__name__)
-        changed = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(self.config, name)]
+        changed = restart_needed(self.config, new)  # the schema's live=False settings
         if changed:
             log.warning("changes to %s take effect after a restart", ", ".join(changed))
         # One swap: the next utterance is matched, rescored, recorded and published (with its
@@ -177,7 +173,7 @@ class Daemon:
         self.processor.use(interpreter)
         self.publisher.announce(interpreter.grammar)  # Home Assistant learns the new intent names
         logging.getLogger().setLevel(new.logging.level)
-        self.config = dataclasses.replace(new, **{name: getattr(self.config, name) for name in RESTART_SECTIONS})
+        self.config = reloaded(self.config, new)
         log.info("reloaded: %d intents", len(interpreter.grammar.intent_names()))
         self.notifier.notify("READY=1", "STATUS=listening (reloaded)")
         return True

@@ -4,7 +4,9 @@ A field's `metadata` holds its documentation (`doc`) and what a value must be: `
 `choices`; `allow_inf` lets a number be .inf (NaN never is: it compares false with every bound);
 `topic` "level" (site_id) or "prefix" (topic prefixes), checked with voiced.topics so a value
 the broker would refuse is a config error rather than a silent disconnect at run time;
-`nonempty` for text that may be left out but not given blank.
+`nonempty` for text that may be left out but not given blank; `live` False for a setting that a
+reload (SIGHUP) cannot apply, so it needs a restart (a section's `live` covers its fields; the
+default is live).
 """
 from __future__ import annotations
 
