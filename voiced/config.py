@@ -194,6 +194,21 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class Zigbee2mqttConfig:
+    base_topic: Optional[str] = setting(
+        None, "zigbee2mqtt's base topic (its mqtt.base_topic, usually zigbee2mqtt); setting it adds commands for "
+              "every device and group it announces on <base_topic>/bridge/devices, kept up to date; empty: off",
+        topic="prefix", nonempty=True)
+    groups: bool = setting(True, "also offer commands for zigbee2mqtt groups (bridge/groups)")
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    zigbee2mqtt: Zigbee2mqttConfig = field(default_factory=Zigbee2mqttConfig,
+                                           metadata={"doc": "devices announced by zigbee2mqtt"})
+
+
+@dataclass(frozen=True)
 class DebugConfig:
     recordings_dir: Optional[str] = setting(None, "save each utterance as WAV + JSON here; empty disables")
     max_recordings: int = setting(200, "keep at most this many recordings (oldest deleted first)", min=1, max=100000)
@@ -219,6 +234,8 @@ class Config:
     rescoring: RescoringConfig = field(default_factory=RescoringConfig,
                                        metadata={"doc": "grammar-aware acoustic rescoring"})
     mqtt: MqttConfig = field(default_factory=MqttConfig, metadata={"doc": "MQTT broker and topics", "live": False})
+    sources: SourcesConfig = field(default_factory=SourcesConfig,
+                                   metadata={"doc": "vocabulary from outside the command sets"})
     debug: DebugConfig = field(default_factory=DebugConfig, metadata={"doc": "debug recordings"})
     logging: LoggingConfig = field(default_factory=LoggingConfig, metadata={"doc": "logging"})
     # Where the file was loaded from; relative paths in it resolve against its folder.
