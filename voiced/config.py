@@ -104,40 +104,41 @@ class GrammarConfig:
 class RescoringConfig:
     mode: str = setting("uncertain", "acoustic rescoring of grammar candidates",
                         choices=["off", "uncertain", "always"])
+    # 8 + 8 neighbours accepted as many tuning commands as 12 + 8.
     max_candidates: int = setting(
-        8, "most sentences from the matcher's parses scored per utterance, besides the neighbours (8 + 8 "
-        "accepted as many tuning commands as 12 + 8; each sentence adds decoder work)", min=1, max=256)
+        8, "most sentences from the matcher's parses scored per utterance, besides the neighbours (each "
+        "sentence adds decoder work)", min=1, max=256)
     values_per_slot: int = setting(4, "closest other values tried for each uncertain slot", min=0, max=64)
+    # 12 accepted 1 more tuning command than 8 for 14 % more scoring time; 16 2 more for 28 %.
     neighbours: int = setting(
         12, "grammar sentences that sound closest to the whole transcript, scored as well (for transcripts "
-        "garbled past word-by-word matching; 0 turns the sentence index off; 12 accepted 1 more tuning "
-        "command than 8 for 14 % more scoring time, 16 2 more for 28 %)", min=0, max=64)
+        "garbled past word-by-word matching; 0 turns the sentence index off)", min=0, max=64)
+    # 3 changed no tuning decision and cut the median scoring time by 40 %; 4 lost 2 commands.
     neighbours_gap: float = setting(
         3.0, "search the neighbours only when the best matcher-based sentence scores more than this below "
-        "the free transcription, in a second decoder call (3 changed no tuning decision and cut the "
-        "median scoring time by 40 %; 4 lost 2 commands; .inf: always search, in one call)", min=0.0,
-        allow_inf=True)
+        "the free transcription, in a second decoder call (log-probability; .inf: always search, in one call)",
+        min=0.0, allow_inf=True)
     uncertain_below: float = setting(
         0.8, "mode uncertain: rescore matches whose confidence is below this, and every rejection (0-1)",
         min=0.0, max=1.0)
+    # Tuned for most right minus wrong answers; out-of-grammar speech scored 8 or more.
     max_gap: float = setting(
         5.5, "not recognized when the free transcription's score exceeds the best grammar sentence's by "
-        "more than this (log-probability / tokens**length_alpha; tuned for most right minus wrong "
-        "answers; out-of-grammar speech scored 8 or more)", min=0.0, max=100.0)
+        "more than this (log-probability / tokens**length_alpha)", min=0.0, max=100.0)
+    # Single words of out-of-grammar speech came within 2.8 of a one-word command, spoken ones within 2.
     max_gap_one_word: float = setting(
-        2.0, "max_gap for a one-word command (\"next\", \"pause\"): single words of out-of-grammar speech "
-        "came within 2.8 of one, spoken one-word commands within 2", min=0.0, max=100.0)
+        2.0, "max_gap for a one-word command (\"next\", \"pause\")", min=0.0, max=100.0)
     prune_after: int = setting(
         4, "score the sentences' first this many tokens first, and finish only those within prune_gap of "
         "the best opening (0: score every sentence whole); for sentences scored as a batch (v2 models), "
         "not as one token tree", min=0, max=64)
+    # 10 changed no tuning decision and saved about 14 % of the scoring time.
     prune_gap: float = setting(
-        10.0, "log-probability an opening may trail the best one and still be finished (10 changed no "
-        "tuning decision and saved about 14 % of the scoring time)", min=0.0, max=1000.0)
+        10.0, "log-probability an opening may trail the best one and still be finished", min=0.0, max=1000.0)
+    # Rescoring took 0.52x the float step's time, with the same decisions on the tuning sets.
     int8_step: bool = setting(
         True, "score with an 8-bit copy of a v1 (base-en) decoder's step, built at start (about 2 s), that "
-        "runs all sentences as one token tree: rescoring took 0.52x the float step's time with the same "
-        "decisions on the tuning sets (v2 models are 8-bit already)")
+        "runs all sentences as one token tree (v2 models are 8-bit already)")
     length_alpha: float = setting(
         0.5, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
     constrained: str = setting(
@@ -145,18 +146,20 @@ class RescoringConfig:
         "audio (a token automaton of the grammar, beam search) and its best sentences join the candidates; "
         "fallback: only when no matcher-based sentence fits within neighbours_gap of the free transcription; "
         "always: whenever rescoring runs", choices=["off", "fallback", "always"])
+    # On the tuning split 4.5 kept out-of-grammar accepts where they were without the search; 5.5 let
+    # one more in.
     constrained_max_gap: float = setting(
         4.5, "max_gap when the grammar-constrained search ran: the best of the whole grammar fits stray speech "
-        "better than the best of a few candidates, so the free transcription must agree more (on the tuning "
-        "split 4.5 kept out-of-grammar accepts where they were without the search; 5.5 let one more in)",
+        "better than the best of a few candidates, so the free transcription must agree more",
         min=0.0, max=100.0)
     constrained_beam: int = setting(
         6, "grammar-constrained decoding: prefixes kept per decoder call (each call adds decoder work)", min=1,
         max=64)
+    # The shipped grammar has 118 406 sentences.
     max_index_sentences: int = setting(
         300000, "most sentences the neighbour search indexes (about 110 bytes each, 130 while the index is "
-        "built at start; the shipped grammar has 118 406); a template that would exceed it is left out of the "
-        "index, smallest kept first, with a warning that check-config also gives", min=1000, max=100000000)
+        "built at start); a template that would exceed it is left out of the index, smallest kept first, with "
+        "a warning that check-config also gives", min=1000, max=100000000)
 
 
 @dataclass(frozen=True)
