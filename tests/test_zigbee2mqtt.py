@@ -20,10 +20,12 @@ from voiced.sources.zigbee2mqtt import (
     SOURCE_NAME,
     Zigbee2mqttError,
     Zigbee2mqttWatcher,
+    extra_files,
     grammar_from_devices,
     grammar_text,
     spoken_form,
     targets_from,
+    watch,
 )
 from tests.mqtt_support import Broker
 
@@ -118,10 +120,22 @@ def test_no_commandable_device_gives_no_grammar_and_junk_is_an_error():
         grammar_text(DEVICES, None, "zigbee2mqtt/#")
 
 
-def test_config_section():
-    cfg = load_config(text="sources: {zigbee2mqtt: {base_topic: zigbee2mqtt}}\n")
-    assert cfg.sources.zigbee2mqtt.base_topic == "zigbee2mqtt" and cfg.sources.zigbee2mqtt.groups
-    assert load_config(text="").sources.zigbee2mqtt.base_topic is None
+def test_config_section_starts_the_watcher_only_when_set():
+    cfg = load_config(text="sources: {zigbee2mqtt: {base_topic: zigbee2mqtt, groups: false}}\n")
+    assert cfg.sources.zigbee2mqtt.base_topic == "zigbee2mqtt" and not cfg.sources.zigbee2mqtt.groups
+
+    class Link:
+        def __init__(self):
+            self.topics = []
+
+        def subscribe(self, topic, handler):
+            self.topics.append(topic)
+
+    link = Link()
+    assert watch(link, load_config(text="").sources.zigbee2mqtt, print) is None and link.topics == []
+    assert watch(link, cfg.sources.zigbee2mqtt, print) is not None
+    assert link.topics == ["zigbee2mqtt/bridge/devices"]  # groups: false
+    assert extra_files(None) == [] and extra_files("x: 1") == [(SOURCE_NAME, "x: 1")]
 
 
 # --- the watcher against a real broker ------------------------------------------------------

@@ -304,3 +304,34 @@ class Zigbee2mqttWatcher:
                 log.info("zigbee2mqtt: %s %s", what, names(keys))
         log.info("zigbee2mqtt: %d devices and groups can be commanded", len(now))
         self._targets = now
+
+
+def watch(link: Any, config: Any, on_change: Callable[[Optional[str]], None]) -> Optional[Zigbee2mqttWatcher]:
+    """A started watcher for config.sources.zigbee2mqtt (a voiced.config.Zigbee2mqttConfig), or
+    None when it has no base_topic (off)."""
+    if not config.base_topic:
+        return None
+    watcher = Zigbee2mqttWatcher(link, config.base_topic, on_change, groups=config.groups)
+    watcher.start()
+    return watcher
+
+
+def extra_files(text: Optional[str]) -> List[Tuple[str, str]]:
+    """The generated file as voiced.grammar.loader.load_grammar's `extra` argument."""
+    return [(SOURCE_NAME, text)] if text else []
+
+
+if __name__ == "__main__":
+    # Show the commands a saved device list gives, e.g.
+    #   mosquitto_sub -C 1 -t zigbee2mqtt/bridge/devices > devices.json
+    #   python -m voiced.sources.zigbee2mqtt devices.json [groups.json] [base_topic]
+    import sys
+    from pathlib import Path
+
+    args = sys.argv[1:]
+    if not args:
+        sys.exit("usage: python -m voiced.sources.zigbee2mqtt DEVICES.json [GROUPS.json] [BASE_TOPIC]")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    groups_json = Path(args[1]).read_bytes() if len(args) > 1 else None
+    print(grammar_text(Path(args[0]).read_bytes(), groups_json, args[2] if len(args) > 2 else "zigbee2mqtt") or
+          "# no device takes a command")
