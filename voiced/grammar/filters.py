@@ -16,6 +16,7 @@ names other than the slot, no calls, no general expressions. Everything is parse
 from __future__ import annotations
 
 import math
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Tuple
@@ -24,8 +25,9 @@ NAME = r"[A-Za-z_][A-Za-z0-9_.\-]*"
 NUMBER = r"-?\d+(?:\.\d+)?"
 _HEAD_RE = re.compile(r"\s*(" + NAME + r")\s*(?:([*/+\-])\s*(" + NUMBER + r")\s*)?$")
 _FILTER_RE = re.compile(r"\s*([a-z_]+)\s*(?:\(([^()]*)\))?\s*$")
-# filter name -> number of arguments and the kind of each
+# filter name -> number of arguments
 ARITY = {"round": 0, "int": 0, "clamp": 2, "scale": 4, "map": 1}
+_ARITHMETIC = {"*": operator.mul, "/": operator.truediv, "+": operator.add, "-": operator.sub}
 HINT = ("write {slot}, {slot * 2.54}, {slot | round}, {slot | scale(0, 100, 0, 254) | round}, "
         "{slot | clamp(1, 254)} or {slot | map(name)}")
 
@@ -128,10 +130,8 @@ def _apply(step: Step, value: Any, maps: Mapping[str, Mapping[str, Any]]) -> Any
             raise FilterError(f"map {step.args[0]} has no entry for {key!r}", f"add {key}: ... to the map")
         return table[key]
     number = _numeric(value, step)
-    if step.op in "*/+-":
-        c = step.args[0]
-        return number * c if step.op == "*" else number / c if step.op == "/" else \
-            number + c if step.op == "+" else number - c
+    if step.op in _ARITHMETIC:
+        return _ARITHMETIC[step.op](number, step.args[0])
     if step.op == "round":
         return int(math.floor(number + 0.5)) if math.isfinite(number) else number
     if step.op == "int":
@@ -144,7 +144,7 @@ def _apply(step: Step, value: Any, maps: Mapping[str, Mapping[str, Any]]) -> Any
 
 def _numeric(value: Any, step: Step) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        what = step.op if step.op not in "*/+-" else f"'{step.op} {step.args[0]}'"
+        what = f"'{step.op} {step.args[0]}'" if step.op in _ARITHMETIC else step.op
         raise FilterError(f"{what} needs a number, got {value!r}",
                           "use arithmetic and number filters on number slots (a range); map(...) for words")
     return value
