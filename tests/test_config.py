@@ -334,3 +334,21 @@ def test_every_setting_a_reload_cannot_apply_is_marked_restart_in_the_reference(
     assert not restart & {"grammar.paths", "grammar.threshold", "rescoring.mode", "debug.recordings_dir",
                           "logging.level"}
     assert reference().splitlines()[0] == "| key | default | reload | meaning |"
+
+
+def test_run_checks_the_rules_after_its_options_before_loading_models(tmp_path, capsys):
+    # channel 1 is fine for a microphone of unknown channels, but --stdin reads mono PCM
+    path = tmp_path / "voiced.yaml"
+    path.write_text("audio:\n  channel: 1\nmqtt:\n  enabled: false\n")
+    assert main(["run", "--config", str(path), "--stdin"]) == EXIT_CONFIG
+    assert f"{path}:2: audio.channel: channel 1 does not exist in 1 channel(s)" in capsys.readouterr().err
+
+
+def test_run_fails_on_a_missing_wav_before_loading_models(tmp_path, capsys):
+    path = tmp_path / "voiced.yaml"
+    path.write_text("audio:\n  source: file\n  file: missing.wav\nmqtt:\n  enabled: false\n")
+    assert main(["run", "--config", str(path)]) == EXIT_CONFIG
+    assert f"{path}:3: audio.file: cannot read audio.file {tmp_path / 'missing.wav'}: no such file" \
+        in capsys.readouterr().err
+    assert main(["run", "--config", str(path), "--file", str(tmp_path / "other.wav")]) == EXIT_CONFIG
+    assert "--file: cannot read" in capsys.readouterr().err

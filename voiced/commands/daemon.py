@@ -10,9 +10,13 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
+from voiced.errors import ConfigError, Problem
 from voiced.paths import DEFAULT_CONFIG
+
+if TYPE_CHECKING:
+    from voiced.config import Config
 
 
 def register(sub) -> None:
@@ -69,6 +73,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         if mqtt.state_dir is None:
             mqtt = dataclasses.replace(mqtt, state_dir=default_state)
         # the rules hold for what runs, options included, and fail before any model loads
-        return validate(dataclasses.replace(config, audio=audio, model=model, mqtt=mqtt))
+        final = validate(dataclasses.replace(config, audio=audio, model=model, mqtt=mqtt))
+        _check_audio_file(final, from_option=args.file is not None)
+        return final
 
     return run_daemon(_config_path(args.config), override)
+
+
+def _check_audio_file(config: Config, from_option: bool) -> None:
+    """A file source's WAV must be readable: found now, not once the models have loaded."""
+    path = config.resolve(config.audio.file) if config.audio.source == "file" else None
+    if path is None or (path.is_file() and os.access(path, os.R_OK)):
+        return
+    why = "no such file" if not path.exists() else "not a file" if not path.is_file() else "permission denied"
+    if from_option:
+        raise ConfigError([Problem(f"cannot read {path}: {why}", key="--file", hint="pass an existing WAV file")])
+    raise ConfigError([Problem(f"cannot read audio.file {path}: {why}", file=config.source_path,
+                               line=config.key_lines.get("audio.file"), key="audio.file",
+                               hint="fix the path (relative paths start at the config file's folder)")])
