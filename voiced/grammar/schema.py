@@ -165,7 +165,7 @@ def _read_local(parts: Dict[str, yaml.Node], col: Any, key: str, grammar: Gramma
     return scope
 
 
-def _check_intent_action(intent: Intent, node: yaml.Node, grammar: Grammar, col: Any) -> None:
+def _check_intent_action(intent: Intent, node: Optional[yaml.Node], grammar: Grammar, col: Any) -> None:
     if intent.action is None or not intent.templates or node is None:
         return
     per_template = [set(grammar.template_slots(t)) for t in intent.templates]

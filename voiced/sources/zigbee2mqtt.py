@@ -22,12 +22,15 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple, Union
 
 import yaml
 
 from voiced.errors import VoicedError
 from voiced.topics import level_problem, prefix_problem
+
+if TYPE_CHECKING:
+    from voiced.grammar.model import Grammar
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +94,9 @@ def features(exposes: Any) -> FrozenSet[str]:
     for expose in exposes if isinstance(exposes, list) else []:
         if not isinstance(expose, dict):
             continue
+        nested = expose.get("features")
         if expose.get("type") in ("light", "switch"):
-            items = expose.get("features") if isinstance(expose.get("features"), list) else []
+            items: List[Any] = nested if isinstance(nested, list) else []
         else:
             items = [expose]  # a top-level feature (rare, but documented)
         for feature in items:
@@ -180,8 +184,8 @@ def _text(targets: List[Target], base_topic: str) -> Optional[str]:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
 
 
-def grammar_from_devices(devices_json: Json, groups_json: Json, base_topic: str) -> Optional[Any]:
-    """The generated grammar loaded on its own (a voiced.grammar.Grammar, every check applied);
+def grammar_from_devices(devices_json: Json, groups_json: Json, base_topic: str) -> Optional["Grammar"]:
+    """The generated grammar loaded on its own (every check applied);
     None when no device takes a command. Raises GrammarError or Zigbee2mqttError."""
     from voiced.grammar.loader import load_grammar_text
 
