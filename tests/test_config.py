@@ -12,7 +12,7 @@ import pytest
 
 from voiced.cli import main
 from voiced.config import Config, RescoringConfig, load_config, reference, reloaded, restart_needed
-from voiced.config_rules import check_rules, validate
+from voiced.config_rules import RULES, check_rules, validate
 from voiced.errors import EXIT_CONFIG, ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -214,7 +214,7 @@ def test_the_reference_states_the_topic_rules():
 
 # --- rules between settings: reported with every other problem, at the later key's line ----------
 
-RULES = [
+BROKEN_RULES = [
     ("vad:\n  neg_threshold: 0.6\n  threshold: 0.5\n", 3, "vad.threshold", "above threshold 0.5",
      "at most 0.5"),
     ("vad:\n  threshold: 0.3\n", 2, "vad.threshold", "neg_threshold 0.35 is above", "at most 0.3"),
@@ -229,7 +229,7 @@ RULES = [
 ]
 
 
-@pytest.mark.parametrize("text, line, key, message, hint", RULES)
+@pytest.mark.parametrize("text, line, key, message, hint", BROKEN_RULES)
 def test_a_broken_rule_between_settings_is_one_problem_at_the_later_key(text, line, key, message, hint):
     with pytest.raises(ConfigError) as err:
         load_config("bad.yaml", text=text)
@@ -286,6 +286,14 @@ def test_the_defaults_and_the_example_break_no_rule():
     assert load_config(REPO / "config" / "voiced.yaml").warnings == []
 
 
+def test_the_reference_lists_every_rule_between_settings():
+    table = reference().split("| settings | rule | if broken |")[1]
+    for rule in RULES:
+        keys = ", ".join(f"`{k}`" for k in rule.keys)
+        assert f"| {keys} | {rule.doc} | {'warning' if rule.warning else 'error'} |" in table
+    assert "| `vad.threshold`, `vad.neg_threshold` | neg_threshold is at most threshold | error |" in table
+
+
 def test_validate_checks_the_config_after_command_line_overrides():
     config = load_config("voiced.yaml", text="site_id: k\naudio:\n  source: mic\n")
     broken = dataclasses.replace(config, audio=dataclasses.replace(config.audio, source="file"))
@@ -327,7 +335,8 @@ def test_a_reload_keeps_the_running_values_of_the_settings_it_cannot_apply():
 
 
 def test_every_setting_a_reload_cannot_apply_is_marked_restart_in_the_reference():
-    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[2] for line in reference().splitlines()[2:]}
+    settings = reference().split("\n\n")[0].splitlines()[2:]
+    rows = {line.split(" | ")[0].strip("| `"): line.split(" | ")[2] for line in settings}
     restart = {key for key, reload in rows.items() if reload == "restart"}
     assert set(rows.values()) == {"live", "restart"}
     assert {"site_id", "speculative", "audio.source", "vad.threshold", "model.path", "mqtt.tls.ca_certs"} <= restart

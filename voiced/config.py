@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 import yaml
 
 from voiced import yamlfile
-from voiced.config_rules import check_rules
+from voiced.config_rules import RULES, check_rules
 from voiced.errors import ConfigError, Problem
 from voiced.settings import check_value, coerce, setting
 
@@ -401,6 +401,11 @@ def reference() -> str:
     """The configuration reference as a Markdown table, generated from the schema."""
     rows = ["| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
     _reference_rows(Config, "", rows, True)
+    rows += ["", "Settings that must agree, checked at load: an error fails the load like a bad value; a "
+             "warning is logged and the file loads.", "",
+             "| settings | rule | if broken |", "| --- | --- | --- |"]
+    rows += [f"| {', '.join(f'`{k}`' for k in rule.keys)} | {rule.doc} | {'warning' if rule.warning else 'error'} |"
+             for rule in RULES]
     return "\n".join(rows)
 
 

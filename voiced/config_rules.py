@@ -24,6 +24,7 @@ Broken = Optional[Tuple[str, str]]  # (message, hint) when the config breaks the
 class Rule:
     keys: Tuple[str, ...]  # every setting the rule reads, as key paths
     check: Callable[["Config"], Broken]
+    doc: str  # the rule in a few words, for the README's configuration reference
     warning: bool = False  # the config works, but not as its author probably meant
 
 
@@ -111,16 +112,22 @@ def _affinity(c: Config) -> Broken:
 
 
 RULES = [
-    Rule(("vad.threshold", "vad.neg_threshold"), _hysteresis),
-    Rule(("speculative", "vad.min_silence_ms", "vad.post_pad_ms"), _head_start, warning=True),
-    Rule(("audio.source", "audio.file"), _file_source),
-    Rule(("audio.source", "audio.channels", "audio.channel"), _channel),
-    Rule(("mqtt.password", "mqtt.password_file"), _password_twice),
-    Rule(("mqtt.username", "mqtt.password", "mqtt.password_file"), _password_without_user),
-    Rule(("mqtt.tls.certfile", "mqtt.tls.keyfile"), _key_without_cert),
-    Rule(("mqtt.tls.ca_certs", "mqtt.tls.certfile", "mqtt.tls.keyfile"), _cert_without_ca),
-    Rule(("mqtt.tls.ca_certs", "mqtt.tls.insecure"), _insecure_without_tls, warning=True),
-    Rule(("model.intra_op_threads", "model.affinity"), _affinity, warning=True),
+    Rule(("vad.threshold", "vad.neg_threshold"), _hysteresis, "neg_threshold is at most threshold"),
+    Rule(("speculative", "vad.min_silence_ms", "vad.post_pad_ms"), _head_start,
+         "with speculative, post_pad_ms is shorter than min_silence_ms in 32 ms steps (else no head start)", warning=True),
+    Rule(("audio.source", "audio.file"), _file_source, "source file needs a file"),
+    Rule(("audio.source", "audio.channels", "audio.channel"), _channel,
+         "channel is below channels (stdin: channels defaults to 1)"),
+    Rule(("mqtt.password", "mqtt.password_file"), _password_twice, "not both"),
+    Rule(("mqtt.username", "mqtt.password", "mqtt.password_file"), _password_without_user,
+         "a password needs a username"),
+    Rule(("mqtt.tls.certfile", "mqtt.tls.keyfile"), _key_without_cert, "keyfile needs certfile"),
+    Rule(("mqtt.tls.ca_certs", "mqtt.tls.certfile", "mqtt.tls.keyfile"), _cert_without_ca,
+         "a client certificate needs ca_certs (TLS is off without it)"),
+    Rule(("mqtt.tls.ca_certs", "mqtt.tls.insecure"), _insecure_without_tls, "insecure needs ca_certs",
+         warning=True),
+    Rule(("model.intra_op_threads", "model.affinity"), _affinity,
+         "affinity lists a core for each intra-op thread after the first", warning=True),
 ]
 
 
