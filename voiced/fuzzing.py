@@ -360,7 +360,9 @@ def _load_or(path: Path, fallback: Callable[[], Any]) -> Any:
 
 def _config_defaults() -> Dict[str, Any]:
     values = dataclasses.asdict(Config())
-    values.pop("source_path", None)
+    for f in dataclasses.fields(Config):
+        if f.metadata.get("internal"):  # source_path, key_lines, warnings: not settings
+            values.pop(f.name, None)
     return values
 
 
