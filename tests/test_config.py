@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from voiced.cli import main
-from voiced.config import Config, RescoringConfig, load_config, reference, reloaded, restart_needed
+from voiced.config import (
+    Config,
+    RescoringConfig,
+    load_config,
+    reference,
+    reloaded,
+    restart_needed,
+)
 from voiced.config_rules import RULES, check_rules, validate
 from voiced.errors import EXIT_CONFIG, ConfigError
 

@@ -401,8 +401,8 @@ def reference() -> str:
     """The configuration reference as a Markdown table, generated from the schema."""
     rows = ["| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
     _reference_rows(Config, "", rows, True)
-    rows += ["", "Settings that must agree, checked at load: an error fails the load like a bad value; a "
-             "warning is logged and the file loads.", "",
+    rows += ["", ("Settings that must agree, checked at load: an error fails the load like a bad value; a "
+                  "warning is logged and the file loads."), "",
              "| settings | rule | if broken |", "| --- | --- | --- |"]
     rows += [f"| {', '.join(f'`{k}`' for k in rule.keys)} | {rule.doc} | {'warning' if rule.warning else 'error'} |"
              for rule in RULES]

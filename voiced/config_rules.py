@@ -23,7 +23,7 @@ Broken = Optional[Tuple[str, str]]  # (message, hint) when the config breaks the
 @dataclass(frozen=True)
 class Rule:
     keys: Tuple[str, ...]  # every setting the rule reads, as key paths
-    check: Callable[["Config"], Broken]
+    check: Callable[[Config], Broken]
     doc: str  # the rule in a few words, for the README's configuration reference
     warning: bool = False  # the config works, but not as its author probably meant
 
@@ -32,9 +32,9 @@ def _hysteresis(c: Config) -> Broken:
     v = c.vad
     if v.neg_threshold <= v.threshold:
         return None
-    return (f"neg_threshold {v.neg_threshold} is above threshold {v.threshold}: speech would end at a "
-            "probability that starts it", f"set vad.neg_threshold to at most {v.threshold} (about 0.15 below "
-            "threshold works well)")
+    return ((f"neg_threshold {v.neg_threshold} is above threshold {v.threshold}: speech would end at a "
+             "probability that starts it"),
+            f"set vad.neg_threshold to at most {v.threshold} (about 0.15 below threshold works well)")
 
 
 def _head_start(c: Config) -> Broken:
@@ -42,8 +42,8 @@ def _head_start(c: Config) -> Broken:
     # The endpointer counts both in whole 32 ms chunks, rounded up (voiced.endpoint._chunks).
     if not c.speculative or math.ceil(v.post_pad_ms / 32) < math.ceil(v.min_silence_ms / 32):
         return None
-    return (f"post_pad_ms {v.post_pad_ms} covers the whole hangover (min_silence_ms {v.min_silence_ms}, both "
-            "in 32 ms steps): speculative finalization gets no head start",
+    return ((f"post_pad_ms {v.post_pad_ms} covers the whole hangover (min_silence_ms {v.min_silence_ms}, both "
+             "in 32 ms steps): speculative finalization gets no head start"),
             "make vad.post_pad_ms at least 32 ms shorter than vad.min_silence_ms, or set speculative: false")
 
 

@@ -48,7 +48,6 @@ def state_dir(env: Mapping[str, str]) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from voiced.config import Config
     from voiced.config_rules import validate
     from voiced.daemon import run_daemon
 
