@@ -2,8 +2,10 @@
 grammar and settings, says why in one line, and the next command is still recognised."""
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +71,44 @@ def test_every_bad_file_on_sighup_keeps_the_daemon_and_its_grammar(tmp_path, mos
         assert proc.wait(120) == 0, daemon_log(config)
         assert [m["intent"] for m in intents(sub)] == [CLIPS[1][1]], daemon_log(config)
     finally:
+        proc.kill()
+        sub.close()
+        notify.close()
+
+
+DEVICES = Path(__file__).resolve().parent / "fixtures" / "zigbee2mqtt" / "bridge_devices.json"
+
+
+def test_zigbee2mqtt_devices_become_commands_in_the_running_daemon(tmp_path, mosquitto, speech_dir):
+    """A retained device list reloads the grammar as SIGHUP does: discovery lists the new intents and
+    a spoken device command goes out as zigbee2mqtt's own set message."""
+    grammar = tmp_path / "commands.yaml"
+    grammar.write_text("intents:\n  TimeGet:\n    data:\n      - sentences: ['what time is it']\n")
+    config = write_config(tmp_path, mosquitto, grammar=grammar,
+                          extra="sources:\n  zigbee2mqtt:\n    base_topic: zigbee2mqtt\n"
+                                "    groups: false\n")
+    config.write_text(config.read_text().replace("\nmqtt:\n", "\nmqtt:\n  ha_discovery: true\n"))
+    sub = Subscriber(mosquitto, ["voiced/test/#", "zigbee2mqtt/+/set", "homeassistant/#"])
+    notify = NotifySocket(tmp_path)
+    sub.client.publish("zigbee2mqtt/bridge/devices", DEVICES.read_bytes(), qos=1, retain=True).wait_for_publish(5)
+    proc = start_daemon(config, notify, "--stdin", stdin=subprocess.PIPE)
+    try:
+        assert notify.wait_for("READY=1"), daemon_log(config)
+        assert notify.wait_for("STATUS=listening (reloaded)", 30), daemon_log(config)
+
+        def announced() -> list:
+            with sub._lock:
+                found = [json.loads(p) for t, p, _ in sub.messages if t.startswith("homeassistant/event/") and p]
+            return found[-1]["event_types"] if found else []
+        assert wait_until(lambda: "Zigbee2mqttTurnOn" in announced(), 10), announced()
+        lamp = load_audio(speech_dir / "commands/v2j_would_you_please_turn_on_the_living_room_lamp.wav")
+        proc.stdin.write(pcm(np.concatenate([silence(1.0), lamp, silence(1.5)])))
+        proc.stdin.close()
+        assert proc.wait(120) == 0, daemon_log(config)
+        assert [json.loads(p) for p in sub.payloads("zigbee2mqtt/living_room_lamp/set")] == [{"state": "ON"}], \
+            daemon_log(config)
+    finally:
+        sub.client.publish("zigbee2mqtt/bridge/devices", b"", qos=1, retain=True)  # clear the retained list
         proc.kill()
         sub.close()
         notify.close()

@@ -28,6 +28,7 @@ from voiced.endpoint import SPEECH_END, SPEECH_START, Event
 from voiced.errors import BrokerError, ConfigError, Problem, ProblemsError, VoicedError
 from voiced.interpreter import load_matcher, make_recorder
 from voiced.notify import Notifier, watchdog_interval_s
+from voiced.sources import zigbee2mqtt
 from voiced.stages import NO_OBSERVER, Observer
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Daemon:
         self.capture_stuck = False
         self._watchdog_s = watchdog_interval_s() or 10.0
         self._last_ping = 0.0
+        self._device_grammar: Optional[str] = None  # zigbee2mqtt's devices as a grammar file, when on
 
     # --- start ----------------------------------------------------------------------------
 
@@ -98,6 +100,8 @@ class Daemon:
             self.link = link = open_link(cfg)  # ConfigError names an unreadable password, TLS or journal file
             self.publisher = Publisher(link, topics_for(cfg), cfg.mqtt, cfg.site_id, on_listen=self._set_listening)
             self.publisher.announce(grammar)
+            # Retained device lists arrive right after connecting; each new one reloads as SIGHUP does.
+            zigbee2mqtt.watch(link, cfg.sources.zigbee2mqtt, self._devices_changed)
             link.start()
         except BrokerError as exc:  # credentials or TLS: a restart cannot fix it
             raise ConfigError([Problem(str(exc), file=cfg.source_path, key="mqtt")]) from None
@@ -184,7 +188,13 @@ class Daemon:
 
         new = self._reload_config() if self._reload_config else self.config
         # the new rescorer scores with the running recogniser's own decoder
-        return new, build_interpreter(new, self.processor.transcriber, recorder=make_recorder(new))
+        return new, build_interpreter(new, self.processor.transcriber, recorder=make_recorder(new),
+                                      extra=zigbee2mqtt.extra_files(self._device_grammar))
+
+    def _devices_changed(self, text: Optional[str]) -> None:
+        """MQTT thread: keep zigbee2mqtt's new commands; the main loop reloads as on SIGHUP."""
+        self._device_grammar = text
+        self._reload.set()
 
     def _reload_failed(self, why: str) -> bool:
         log.error("reload failed (%s); still using the previous grammar and settings", why)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, cast
 
 from voiced.stages import Recogniser, Recorder, Rescorer, TextMatcher
 
@@ -52,13 +52,14 @@ class Interpreter:
         return result, {"match": (t1 - t0) * 1000.0, "rescore": (t2 - t1) * 1000.0}
 
 
-def load_matcher(config: Config) -> Tuple[Grammar, Matcher]:
-    """The grammar named by config.grammar.paths and a matcher for it; GrammarError lists every problem."""
+def load_matcher(config: Config, extra: Sequence[Tuple[str, str]] = ()) -> Tuple[Grammar, Matcher]:
+    """The grammar named by config.grammar.paths (plus generated `extra` files: (name, YAML text),
+    e.g. zigbee2mqtt's devices) and a matcher for it; GrammarError lists every problem."""
     from voiced.grammar.loader import load_grammar
     from voiced.grammar.matcher import Matcher
 
     paths: List[Path] = [_path(config, p) for p in config.grammar.paths]
-    grammar = load_grammar(paths)
+    grammar = load_grammar(paths, extra=extra)
     return grammar, Matcher(grammar, threshold=config.grammar.threshold, tie_margin=config.grammar.tie_margin,
                             slot_threshold=config.grammar.slot_threshold)
 
@@ -73,14 +74,14 @@ def make_recorder(config: Config) -> Optional[Recorder]:
 
 
 def build_interpreter(config: Config, transcriber: Recogniser, matcher: Optional[Matcher] = None,
-                      recorder: Optional[Recorder] = None) -> Interpreter:
+                      recorder: Optional[Recorder] = None, extra: Sequence[Tuple[str, str]] = ()) -> Interpreter:
     """A complete interpreter for `config`: `matcher` (loaded from config.grammar when None), a
     rescorer on it per config.rescoring, and `recorder`. The rescorer scores with the decoder
     and tokenizer of `transcriber` (a voiced.asr.Transcriber, the one the processor runs)."""
     from voiced.rescoring import make_rescorer
 
     if matcher is None:
-        _, matcher = load_matcher(config)
+        _, matcher = load_matcher(config, extra)
     # the rescorer renders candidates from the grammar, so it is built on this very matcher
     return Interpreter(matcher, make_rescorer(config.rescoring, transcriber, matcher), recorder)
 

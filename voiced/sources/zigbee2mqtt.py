@@ -45,6 +45,7 @@ COLORS = {"red": "#ff0000", "green": "#00ff00", "blue": "#0000ff", "yellow": "#f
 # Colour temperature in mired, zigbee2mqtt's color_temp presets (coolest 153 ... warmest 500).
 WHITES = {"daylight": 153, "cool white": 250, "neutral white": 370, "warm white": 454, "candle light": 500}
 BRIGHTNESS_MAX = 254  # zigbee2mqtt's brightness scale for every light
+SKIP_WORDS = ("please", "could you", "would you", "can you", "just", "now")
 
 
 class Zigbee2mqttError(VoicedError):
@@ -234,7 +235,8 @@ def grammar_document(targets: List[Target], base_topic: str) -> Dict[str, Any]:
           [f"(set | turn | make | change) [the] {dev % 'color_temp'} [to] {{zigbee2mqtt_whites:white}}"],
           {"state": "ON", "color_temp": "{white}"},
           {"zigbee2mqtt_whites": {"values": [{"in": name, "out": mired} for name, mired in WHITES.items()]}})
-    return {"language": "en", "lists": lists, "intents": intents}
+    # The shipped command set's fillers, so "would you please turn on ..." works without it too.
+    return {"language": "en", "skip_words": list(SKIP_WORDS), "lists": lists, "intents": intents}
 
 
 class Zigbee2mqttWatcher:
