@@ -237,8 +237,9 @@ class Config:
     rescoring: RescoringConfig = field(default_factory=RescoringConfig,
                                        metadata={"doc": "grammar-aware acoustic rescoring"})
     mqtt: MqttConfig = field(default_factory=MqttConfig, metadata={"doc": "MQTT broker and topics", "live": False})
+    # the zigbee2mqtt watcher subscribes once, when the broker link starts
     sources: SourcesConfig = field(default_factory=SourcesConfig,
-                                   metadata={"doc": "vocabulary from outside the command sets"})
+                                   metadata={"doc": "vocabulary from outside the command sets", "live": False})
     debug: DebugConfig = field(default_factory=DebugConfig, metadata={"doc": "debug recordings"})
     logging: LoggingConfig = field(default_factory=LoggingConfig, metadata={"doc": "logging"})
     # Where the file was loaded from; relative paths in it resolve against its folder.
