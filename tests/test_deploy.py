@@ -94,7 +94,7 @@ def check_installed_commands(root: Path, workdir: Path) -> None:
     site = next((root / "opt/voiced/venv/lib").glob("python*/site-packages"))
     (site / "test_dependencies.pth").write_text(
         "\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
-    env = {k: v for k, v in os.environ.items() if k != "VOICED_CONFIG"}
+    env = {k: v for k, v in os.environ.items() if k not in ("VOICED_CONFIG", "PYTHONPATH")}
     checked = subprocess.run([str(voiced), "check-config"], capture_output=True, text=True, cwd=workdir, env=env)
     assert checked.returncode == 0, checked.stderr
     assert f"grammar {root / 'opt/voiced/config/commands.yaml'}:" in checked.stdout, checked.stdout
