@@ -11,6 +11,7 @@ publishes today).
 from __future__ import annotations
 
 import logging
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,8 +154,9 @@ def plot_det(table: Sequence[Dict[str, Any]], out: Path, title: str = "") -> Non
     import matplotlib.pyplot as plt
 
     rows = [r for r in table if r["acceptance"] is not None and r["per_hour"] is not None]
+    rows.sort(key=lambda r: (r["per_hour"], r["acceptance"]))  # along the curve, not by threshold
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
-    ax.plot([r["per_hour"] for r in rows], [100 * r["acceptance"] for r in rows], marker=".", drawstyle="steps-post")
+    ax.plot([r["per_hour"] for r in rows], [100 * r["acceptance"] for r in rows], marker=".")
     shipped = next((r for r in rows if r["threshold"] == 0.0), None)
     if shipped is not None:
         ax.plot([shipped["per_hour"]], [100 * shipped["acceptance"]], "o", color="C3", markersize=9,
@@ -163,7 +165,7 @@ def plot_det(table: Sequence[Dict[str, Any]], out: Path, title: str = "") -> Non
     ax.set_xscale("symlog", linthresh=0.1)
     ax.set_xlabel("false accepts per hour")
     ax.set_ylabel("commands accepted (%)")
-    ax.set_title(title or "acceptance vs false accepts per hour", fontsize=10)
+    ax.set_title(textwrap.fill(title or "acceptance vs false accepts per hour", 70), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out)
