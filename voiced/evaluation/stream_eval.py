@@ -119,11 +119,12 @@ def false_accept_row(result: UtteranceResult, segment: Optional[Segment], file: 
     """What was heard, the intent, confidence, path that decided it, and where the audio came from."""
     row = {"text": result.text, "intent": result.intent, "slots": result.slots,
            "confidence": round(result.confidence, 3), "decided_by": result.extra.get("decided_by", ""),
-           "start_s": round(result.start_s, 2), "end_s": round(result.end_s, 2),
-           "source": segment.name if segment is not None else "(gap)",
-           "source_kind": segment.kind if segment is not None else "gap"}
-    if file:
+           "start_s": round(result.start_s, 2), "end_s": round(result.end_s, 2)}
+    if file:  # a whole file of negatives: the file and the time say where
         row["file"] = file
+    else:
+        row["source"] = segment.name if segment is not None else "(gap)"
+        row["source_kind"] = segment.kind if segment is not None else "gap"
     return row
 
 
