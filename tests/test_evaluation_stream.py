@@ -135,8 +135,9 @@ def test_short_commands_in_a_stream_each_get_an_utterance(speech_dir):
     from voiced.config import Config
     from voiced.endpoint import segment_audio
 
-    # Each is found per clip; with the VAD's state zeroed after 1 s of idle quiet all are found here too
-    # ("nevermind", a 5-chunk blip even from a fresh state, is left out).
+    # Each is found per clip. The proposed fix finds all of them here too: the VAD's recurrent state zeroed
+    # after 1 s of idle quiet, with min_speech_ms 128 ("nevermind", a 5-chunk blip even from a fresh
+    # state, is left out).
     names = ["stp_lock_the_front_door.wav", "stp_set_a_timer_for_5_minutes.wav", "stp_next.wav",
              "stp_whats_the_weather.wav", "stp_run_party_time.wav"]
     clips = [(n, load_audio(speech_dir / "commands" / n), Label("X")) for n in names]
