@@ -82,6 +82,21 @@ def test_save_writes_the_wav_and_its_layout(tmp_path):
         [(s.name, s.start, s.end) for s in stream.segments]
 
 
+def test_a_result_belongs_to_the_segment_it_overlaps_most():
+    from voiced.evaluation.scoring import UtteranceResult
+    from voiced.evaluation.stream import Segment
+    from voiced.evaluation.stream_eval import assign
+
+    segments = [Segment("a", CLIP, 16000, 48000), Segment("b", NEGATIVE, 64000, 160000)]  # 1-3 s, 4-10 s
+
+    def result(start_s: float, end_s: float) -> UtteranceResult:
+        return UtteranceResult("x", True, start_s=start_s, end_s=end_s)
+
+    got = assign([result(0.5, 1.2), result(2.5, 4.5), result(2.9, 5.0), result(3.2, 3.8), result(11.0, 12.0)],
+                 segments)
+    assert got == [0, 0, 1, None, None]
+
+
 # --- through the daemon's path with base-en -------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ clip (in a gap, a burst, a negative, or a clip labelled null) is a false accept.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -49,13 +50,12 @@ class StreamRun:
 
 def assign(results: Sequence[UtteranceResult], segments: Sequence[Segment]) -> List[Optional[int]]:
     """Index of the segment each result's utterance overlaps most (None: it overlaps none)."""
-    starts = [s.start_s for s in segments]
+    ends = [s.end_s for s in segments]  # segments are in time order and never overlap
     owners: List[Optional[int]] = []
     for r in results:
         best, best_overlap = None, 0.0
-        # segments are in time order: only those starting before the utterance ends can overlap
-        for k in range(len(segments)):
-            if starts[k] >= r.end_s:
+        for k in range(bisect.bisect_right(ends, r.start_s), len(segments)):
+            if segments[k].start_s >= r.end_s:
                 break
             overlap = min(r.end_s, segments[k].end_s) - max(r.start_s, segments[k].start_s)
             if overlap > best_overlap:
