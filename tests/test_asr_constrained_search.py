@@ -172,3 +172,19 @@ def test_v2_searches_as_a_batch_with_teacher_forced_scores(twin):
     again = SequenceScorer(steps, scorer.end_ids).score(states, [list(s.tokens) for s in uncached])
     for sentence, score in zip(uncached, again):
         assert sentence.score.total == pytest.approx(score.total, rel=1e-3)
+
+
+def test_a_floor_ends_the_search_early(kitchen_green, small):
+    """Prefixes ranked below the floor are dropped: with the floor a little under the best
+    sentence (a prefix's rank can be well below its sentence's score: "Set" fits the audio's
+    "So," badly, what follows well), the search finds it in fewer rows; above every sentence,
+    it finds nothing."""
+    transcriber, states = kitchen_green
+    _, compiled = small
+    scorer = transcriber.scorer(int8=True)
+    wide, narrow = SearchStats(), SearchStats()
+    best = search(compiled, scorer.growth(states), scorer.end_ids, SearchSettings(), wide)[0]
+    found = search(compiled, scorer.growth(states), scorer.end_ids,
+                   SearchSettings(floor=best.normalized(0.5) - 2.5), narrow)
+    assert found[0].tokens == best.tokens and narrow.rows < wide.rows
+    assert search(compiled, scorer.growth(states), scorer.end_ids, SearchSettings(floor=0.0)) == []

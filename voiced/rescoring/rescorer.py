@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FINAL_PUNCT = re.compile(r"[\s.?!]+$")
+FLOOR_SLACK = 1.0
+"""the grammar-constrained search drops prefixes ranked more than constrained_max_gap + this below
+the free transcription: a prefix's rank (log-probability / tokens**alpha so far) can still rise
+as well-fitting tokens follow, but rarely by more"""
 
 # One result type for the whole interpreter: MatchResult says which stage decided it
 # (decided_by) and carries the rescoring figures when rescoring ran.
@@ -127,6 +131,7 @@ class Rescorer:
                          why)
             log.debug("grammar automaton %s built in %.0f ms", self._automaton.stats(), self._automaton.ms)
         self._search = SearchSettings(beam=config.constrained_beam, alpha=config.length_alpha)
+        self._floor_slack = FLOOR_SLACK
 
     def max_gap_for(self, reading: Reading) -> float:
         """The rejection threshold for `reading`: a one-word command ("next", "pause") is what
@@ -170,7 +175,10 @@ class Rescorer:
         constrained_ms = None
         if constrained:
             t1 = time.perf_counter()
-            for reading, surface, score in self._grammar_readings(states, surfaces):
+            own = scored.by_text.get(free)
+            floor = (own.normalized(self.config.length_alpha) - self.config.constrained_max_gap - self._floor_slack
+                     if own is not None else -math.inf)
+            for reading, surface, score in self._grammar_readings(states, surfaces, floor):
                 readings.append(reading)
                 surfaces.append(surface)
                 scored.by_text.setdefault(surface, score)
@@ -192,12 +200,13 @@ class Rescorer:
                           [(by_text[s].total, by_text[s].count) for s in surfaces + [free]],
                           constrained_ms=constrained_ms)
 
-    def _grammar_readings(self, states: np.ndarray, surfaces: List[str]):
+    def _grammar_readings(self, states: np.ndarray, surfaces: List[str], floor: float):
         """(reading, surface, score) of the best sentences of the grammar-constrained search,
         but those already among `surfaces` (the same sentence in another spelling stays: the
-        decoder's own spelling may fit better)."""
+        decoder's own spelling may fit better). Prefixes ranked below `floor` are not searched."""
         stats = SearchStats()
-        found = grammar_search(self._automaton, self.scorer.growth(states), self.scorer.end_ids, self._search, stats)
+        found = grammar_search(self._automaton, self.scorer.growth(states), self.scorer.end_ids,
+                               dataclasses.replace(self._search, floor=floor), stats)
         log.debug("grammar-constrained search: %d sentences, %d decoder calls of %d rows, %.0f ms",
                   len(found), stats.calls, stats.rows, stats.ms)
         return [(r, s, score) for r, s, score in grammar_readings(found, self.tokenizer) if s not in surfaces]

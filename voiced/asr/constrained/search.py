@@ -47,6 +47,8 @@ class SearchSettings:
     """length normalisation: score / tokens**alpha"""
     stop_gap: float = 1.5
     """a prefix trailing the best finished sentence by more than this (normalised) is dropped"""
+    floor: float = -math.inf
+    """a prefix ranked below this (normalised) is dropped: where no sentence would be accepted anyway"""
     max_tokens: int = 40
 
 
@@ -110,7 +112,7 @@ def search(compiled: GrammarAutomaton, growth: Growth, end_ids: np.ndarray,
         live = [_Prefix((), 0.0, automaton.start(), ROOT, growth.begin())]
         while live:
             offers = _offers(live, automaton, end_ids, finished, settings)
-            floor = finished.best() - settings.stop_gap
+            floor = max(finished.best() - settings.stop_gap, settings.floor)
             offers = [o for o in offers if o[0] >= floor]
             if not offers:
                 break
