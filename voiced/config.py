@@ -71,6 +71,9 @@ class VadConfig:
     post_pad_ms: int = setting(300, "audio kept after speech ends, part of the hangover (ms)", min=0, max=2000)
     max_utterance_s: float = setting(15.0, "an utterance longer than this is split (seconds; Rhasspy: timeout_sec)",
                                      min=1, max=120)
+    idle_reset_s: float = setting(
+        1.0, "zero the VAD's recurrent state after this long of quiet between utterances (seconds; 0: never); "
+        "Silero drifts over long quiet and then misses the start of short words", min=0.0, max=60.0)
 
 
 @dataclass(frozen=True)

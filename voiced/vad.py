@@ -74,6 +74,12 @@ class SileroVad:
             state[:] = 0.0
         self._turn = 0
 
+    def forget_state(self) -> None:
+        """Zero the recurrent state but keep the 64-sample context: the model's drift over long
+        quiet is undone and the next chunk still sees the audio just before it."""
+        for state in self._states:
+            state[:] = 0.0
+
     def probability(self, chunk: np.ndarray) -> float:
         """Speech probability (0-1) of the next 512 samples of 16 kHz float audio."""
         if chunk.shape != (CHUNK,):
