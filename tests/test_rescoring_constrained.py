@@ -59,3 +59,19 @@ def test_read_speech_is_still_rejected(stack, speech_dir, name):
     """The grammar's best sentence for a sentence of a book is still far below the transcript."""
     _, result = _decide(stack, speech_dir / "sentences" / name, "always")
     assert not result.recognized, result.to_dict()
+
+
+def test_a_grammar_too_large_for_the_neighbour_index_is_searched_whole(tiny_twin_model):
+    """The coffee-order grammar (1.35e8 sentences) is left out of the neighbour index; the
+    grammar-constrained search holds all of it, in a few hundred trie nodes, and is used instead."""
+    from test_rescoring_neighbours import ORDER_GRAMMAR
+
+    from voiced.asr.transcriber import Transcriber
+    from voiced.grammar import Matcher, load_grammar_text
+    from voiced.rescoring import make_rescorer
+
+    rescorer = make_rescorer(RescoringConfig(), Transcriber(tiny_twin_model, warm=False),
+                             Matcher(load_grammar_text(ORDER_GRAMMAR)))
+    assert rescorer is not None and rescorer._index is None
+    stats = rescorer._automaton.stats()
+    assert stats["left_out"] == 0 and stats["trie_nodes"] < 2000, stats

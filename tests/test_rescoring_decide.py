@@ -130,8 +130,9 @@ def test_the_neighbours_are_searched_only_when_no_matcher_reading_fits(stack, sp
     transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_set_kitchen_lights_to_green.wav"))
     states = transcriber.encoder_states()
     text = "Set kitchen lights to grain."
-    searched = Rescorer(transcriber, matcher, RescoringConfig(mode="always", neighbours_gap=float("inf")))
-    settled = Rescorer(transcriber, matcher, RescoringConfig(mode="always", neighbours_gap=50.0))
+    searched = Rescorer(transcriber, matcher, RescoringConfig(mode="always", neighbours_gap=float("inf"),
+                                                              constrained="off"))
+    settled = Rescorer(transcriber, matcher, RescoringConfig(mode="always", neighbours_gap=50.0, constrained="off"))
     full, short = searched.evaluate(text, states), settled.evaluate(text, states)
     assert "sentence" in {r.source for r in full.readings}
     assert "sentence" not in {r.source for r in short.readings}

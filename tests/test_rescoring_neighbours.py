@@ -207,7 +207,7 @@ def test_the_order_grammar_gets_a_rescorer_and_matcher_candidates(caplog, tiny_t
     transcriber = Transcriber(tiny_twin_model, warm=False)
     start = time.perf_counter()
     with caplog.at_level(logging.WARNING, logger="voiced.rescoring"):
-        rescorer = make_rescorer(RescoringConfig(), transcriber, matcher)
+        rescorer = make_rescorer(RescoringConfig(constrained="off"), transcriber, matcher)
     assert time.perf_counter() - start < 10
     [warning] = warnings_of(caplog)
     assert "intent(s) OrderDrink left out" in warning and f"{ORDER_SENTENCES:,} sentences" in warning

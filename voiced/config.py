@@ -145,10 +145,12 @@ class RescoringConfig:
     length_alpha: float = setting(
         0.5, "length normalisation: score = log-probability / tokens**alpha (1 mean, 0 sum)", min=0.0, max=2.0)
     constrained: str = setting(
-        "off", "grammar-constrained decoding: the decoder searches the grammar's own sentences on the utterance's "
-        "audio (a token automaton of the grammar, beam search) and its best sentences join the candidates; "
-        "fallback: only when no matcher-based sentence fits within neighbours_gap of the free transcription; "
-        "always: whenever rescoring runs", choices=["off", "fallback", "always"])
+        "fallback", "grammar-constrained decoding: the decoder searches the grammar's own sentences on the "
+        "utterance's audio (a token automaton of the grammar, beam search) and its best sentences join the "
+        "candidates, in place of the neighbours; fallback: when no matcher-based sentence fits within "
+        "neighbours_gap of the free transcription (tuning split: 73.6 -> 82.4 % accepted, no more false accepts, "
+        "the same median time); always: whenever rescoring runs (1 more tuning command, 6 ms more median)",
+        choices=["off", "fallback", "always"])
     # On the tuning split 4.5 kept out-of-grammar accepts where they were without the search; 5.5 let
     # one more in.
     constrained_max_gap: float = setting(
