@@ -106,7 +106,7 @@ def search(compiled: GrammarAutomaton, growth: Growth, end_ids: np.ndarray,
     ScoringError when the decoder fails."""
     t0 = time.perf_counter()
     stats = stats if stats is not None else SearchStats()
-    automaton, alpha = compiled.automaton, settings.alpha
+    automaton = compiled.automaton
     finished = _Finished()
     try:
         live = [_Prefix((), 0.0, automaton.start(), ROOT, growth.begin())]

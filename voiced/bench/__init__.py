@@ -1,0 +1,1 @@
+"""Instrumented runs behind `voiced bench e2e` and `voiced bench fuzz`."""

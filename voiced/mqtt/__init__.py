@@ -1,0 +1,1 @@
+"""The broker link, its outbox journal, topics, payloads and the publisher."""

@@ -1,0 +1,1 @@
+"""Board detection, onnxruntime thread plan, sd_notify."""

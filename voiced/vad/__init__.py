@@ -1,0 +1,1 @@
+"""Voice activity: Silero speech probabilities and the endpointer that turns them into utterances."""
