@@ -71,7 +71,7 @@ def test_an_offset_between_steps_keeps_the_float_product():
 
 
 def test_a_graph_without_a_cache_branch_is_left_alone():
-    from voiced.vad import BUNDLED_MODEL
+    from voiced.vad.silero import BUNDLED_MODEL
 
     assert int8_cached_step(BUNDLED_MODEL.read_bytes()) is None
 

@@ -55,7 +55,7 @@ def test_the_tree_step_agrees_with_the_8_bit_step_and_the_check_can_fail(steps, 
 
 def test_a_graph_not_laid_out_as_the_export_gives_none():
     from voiced.asr.graphs.tree_step import tree_step
-    from voiced.vad import BUNDLED_MODEL
+    from voiced.vad.silero import BUNDLED_MODEL
 
     assert tree_step(BUNDLED_MODEL.read_bytes(), 1, 64) is None
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiced.board import detect_board, format_cpu_list, parse_cpu_list
+from voiced.runtime.board import detect_board, format_cpu_list, parse_cpu_list
 
 BOARDS = {
     # folder: (machine, name, core names in CPU order, big, little, dot-product, max MHz of cpu0)

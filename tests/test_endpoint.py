@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from voiced.audio.sources import StdinSource
 from voiced.audio.wav import load_audio
 from voiced.config import VadConfig
-from voiced.endpoint import (AUDIO, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED, SPEECH_START, Endpointer,
+from voiced.vad.endpoint import (AUDIO, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED, SPEECH_START, Endpointer,
                              EndpointState, collect_segments, segment_audio)
-from voiced.vad import CHUNK, SileroVad
+from voiced.vad.silero import CHUNK, SileroVad
 
 RATE = 16000
 TOL_S = 0.15  # before a clip: pre-roll is exact to a 32 ms chunk

@@ -108,7 +108,7 @@ def pipeline(base_en_model):
     from voiced.daemon import load_matcher
     from voiced.evaluation.runner import EvalPipeline
     from voiced.paths import SHIPPED_GRAMMAR
-    from voiced.threads import plan_for_config
+    from voiced.runtime.threads import plan_for_config
 
     config = Config()
     config = dataclasses.replace(config, grammar=dataclasses.replace(config.grammar, paths=[str(SHIPPED_GRAMMAR)]))
@@ -149,7 +149,7 @@ def test_short_commands_in_a_stream_each_get_an_utterance(speech_dir):
     """The VAD's recurrent state drifts over quiet after speech; without the idle reset
     (vad.idle_reset_s) these short words never start an utterance."""
     from voiced.config import Config
-    from voiced.endpoint import segment_audio
+    from voiced.vad.endpoint import segment_audio
 
     # Each is found per clip, and in the stream too once the recurrent state is zeroed after 1 s of idle
     # quiet ("nevermind", a 5-chunk blip even from a fresh state, is left out).

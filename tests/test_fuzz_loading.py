@@ -1,7 +1,7 @@
 """Fuzzing the readers: whatever the bytes, a config, grammar or WAV is read or rejected with the
 project's own error (one line per problem, naming the file), never any other exception.
 
-The inputs come from voiced.fuzzing, which `voiced bench fuzz` runs by the hundred thousand;
+The inputs come from voiced.bench.fuzzing, which `voiced bench fuzz` runs by the hundred thousand;
 here hypothesis drives the same generators with a derandomized Random so CI is reproducible.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from voiced.cli import main
 from voiced.errors import ProblemsError
-from voiced.fuzzing import EXPECTED, KINDS, Inputs, exercise, outcome
+from voiced.bench.fuzzing import EXPECTED, KINDS, Inputs, exercise, outcome
 
 INPUTS = Inputs()
 # About 25 s together on the 2-core development VM; grammar inputs also build a Matcher.
@@ -71,12 +71,12 @@ def test_the_generators_reach_both_outcomes(kind, scratch):
 
 
 def test_outcome_counts_other_exceptions_as_crashes(scratch, monkeypatch):
-    import voiced.fuzzing
+    import voiced.bench.fuzzing
 
     def broken(kind, data, path):
         raise KeyError("x")
 
-    monkeypatch.setattr(voiced.fuzzing, "exercise", broken)
+    monkeypatch.setattr(voiced.bench.fuzzing, "exercise", broken)
     result, exc = outcome("config", b"", scratch)
     assert result == "crash" and isinstance(exc, KeyError)
 
@@ -90,12 +90,12 @@ def test_bench_fuzz_prints_rates_and_outcomes(capsys):
 
 
 def test_bench_fuzz_counts_a_hanging_reader_as_a_crash(capsys, monkeypatch, tmp_path):
-    import voiced.fuzzing
+    import voiced.bench.fuzzing
 
     def hang(kind, data, path):
         time.sleep(30)
 
-    monkeypatch.setattr(voiced.fuzzing, "exercise", hang)
+    monkeypatch.setattr(voiced.bench.fuzzing, "exercise", hang)
     assert main(["bench", "fuzz", "--count", "2", "--kind", "config", "--timeout", "0.2",
                  "--save", str(tmp_path)]) == 0
     out = capsys.readouterr().out

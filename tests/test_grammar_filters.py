@@ -156,8 +156,8 @@ def test_a_broken_action_in_a_list_is_reported_and_the_list_is_dropped():
 
 def test_the_publisher_sends_every_action_of_an_intent_in_order(matcher):
     from voiced.config import Config
-    from voiced.payloads import Utterance
-    from voiced.publisher import Publisher, StdoutLink, topics_for
+    from voiced.mqtt.payloads import Utterance
+    from voiced.mqtt.publisher import Publisher, StdoutLink, topics_for
 
     class Recording(StdoutLink):
         def __init__(self) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mqtt_support import Subscriber, wait_until
 
-from voiced.journal import COMPACT_LINES, HEADER, Journal, JournalError
+from voiced.mqtt.journal import COMPACT_LINES, HEADER, Journal, JournalError
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -70,7 +70,7 @@ def test_a_torn_last_write_is_recovered_up_to_it(tmp_path, caplog):
     journal.close()
     whole = path.read_bytes()
     path.write_bytes(whole[:-9])  # the power went out while the last line was written
-    with caplog.at_level(logging.WARNING, logger="voiced.journal"):
+    with caplog.at_level(logging.WARNING, logger="voiced.mqtt.journal"):
         recovered = Journal(path, limit=100)
     assert contents(recovered) == messages(2)
     assert str(path) in caplog.text and "damaged" in caplog.text
@@ -78,7 +78,7 @@ def test_a_torn_last_write_is_recovered_up_to_it(tmp_path, caplog):
     recovered.append(messages(1, start=7))
     recovered.close()
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="voiced.journal"):
+    with caplog.at_level(logging.WARNING, logger="voiced.mqtt.journal"):
         assert contents(Journal(path, limit=100)) == messages(2) + messages(1, start=7)
     assert "damaged" not in caplog.text
 
@@ -94,7 +94,7 @@ def test_a_garbage_line_is_skipped_and_the_rest_kept(tmp_path, caplog, garbage):
     lines = path.read_bytes().split(b"\n")
     lines.insert(2, garbage)  # between the two messages
     path.write_bytes(b"\n".join(lines))
-    with caplog.at_level(logging.WARNING, logger="voiced.journal"):
+    with caplog.at_level(logging.WARNING, logger="voiced.mqtt.journal"):
         assert contents(Journal(path, limit=100)) == messages(2)
     assert str(path) in caplog.text and "line 3" in caplog.text
 
@@ -104,7 +104,7 @@ def test_only_the_newest_limit_messages_survive_a_restart(tmp_path, caplog):
     journal = Journal(path, limit=100)
     journal.append(messages(10))
     journal.close()
-    with caplog.at_level(logging.WARNING, logger="voiced.journal"):
+    with caplog.at_level(logging.WARNING, logger="voiced.mqtt.journal"):
         assert contents(Journal(path, limit=4)) == messages(4, start=6)
     assert "dropped the oldest 6" in caplog.text
 
@@ -131,7 +131,7 @@ SCRIPT = textwrap.dedent("""\
     import json, sys, time
     from dataclasses import replace
     from voiced.config import Config, MqttConfig
-    from voiced.publisher import open_link
+    from voiced.mqtt.publisher import open_link
 
     host, port, state, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     config = Config(site_id="test", mqtt=replace(MqttConfig(), host=host, port=port, reconnect_max_s=1,
@@ -187,7 +187,7 @@ FULL_DISK_SCRIPT = textwrap.dedent("""\
     import json, resource, signal, sys
     from dataclasses import replace
     from voiced.config import Config, MqttConfig
-    from voiced.publisher import open_link
+    from voiced.mqtt.publisher import open_link
 
     host, port, state = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     config = Config(site_id="test", mqtt=replace(MqttConfig(), host=host, port=port, reconnect_max_s=1,

@@ -15,7 +15,7 @@ from mqtt_support import Subscriber, make_tls_files, wait_until
 
 from voiced.config import MqttConfig, TlsConfig
 from voiced.errors import BrokerError
-from voiced.mqtt import MqttLink
+from voiced.mqtt.link import MqttLink
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,7 +57,7 @@ def test_last_will_offline_when_the_process_dies(mosquitto):
         "import sys, time\n"
         "from dataclasses import replace\n"
         "from voiced.config import MqttConfig\n"
-        "from voiced.mqtt import MqttLink\n"
+        "from voiced.mqtt.link import MqttLink\n"
         f"cfg = replace(MqttConfig(), host='{mosquitto.host}', port={mosquitto.port})\n"
         "link = MqttLink(cfg, client_id='voiced-will', status_topic='voiced/test/status')\n"
         "link.start()\n"
@@ -204,7 +204,7 @@ def test_tls_with_the_right_password_works(secure_broker, tmp_path):
     broker, tls = secure_broker
     password_file = tmp_path / "password"
     password_file.write_text("s3cret\n")
-    from voiced.mqtt import read_password
+    from voiced.mqtt.link import read_password
 
     cfg = replace(MqttConfig(), host="127.0.0.1", port=broker.port, username="satellite",
                   password_file=str(password_file), tls=TlsConfig(ca_certs=str(tls["ca"])))
@@ -273,8 +273,8 @@ intents:
 def publisher_setup(mosquitto):
     from voiced.grammar.loader import load_grammar_text
     from voiced.grammar.matcher import Matcher
-    from voiced.payloads import Topics
-    from voiced.publisher import Publisher
+    from voiced.mqtt.payloads import Topics
+    from voiced.mqtt.publisher import Publisher
 
     grammar = load_grammar_text(GRAMMAR)
     cfg = replace(MqttConfig(), host=mosquitto.host, port=mosquitto.port, hermes=True, ha_discovery=True,
@@ -297,7 +297,7 @@ def json_of(sub: Subscriber, topic: str) -> dict:
 
 
 def test_recognized_intent_goes_to_every_configured_topic(publisher_setup):
-    from voiced.payloads import Utterance
+    from voiced.mqtt.payloads import Utterance
 
     publisher, matcher, sub, _, grammar = publisher_setup
     result = matcher.match("turn on the living room light")
@@ -326,7 +326,7 @@ def test_recognized_intent_goes_to_every_configured_topic(publisher_setup):
 
 
 def test_not_recognized_carries_the_best_guesses(publisher_setup):
-    from voiced.payloads import Utterance
+    from voiced.mqtt.payloads import Utterance
 
     publisher, matcher, sub, _, grammar = publisher_setup
     result = matcher.match("turn on kitchen")  # close to LightOn, but below the threshold
@@ -409,7 +409,7 @@ def test_a_bad_topic_while_the_broker_is_down_does_not_stop_the_reconnect(mosqui
 
 
 def test_a_bad_entry_replayed_from_an_old_journal_does_not_stop_the_others(mosquitto_factory, tmp_path):
-    from voiced.journal import HEADER, Journal
+    from voiced.mqtt.journal import HEADER, Journal
 
     broker = mosquitto_factory()
     broker.stop()
@@ -437,7 +437,7 @@ def test_a_bad_entry_replayed_from_an_old_journal_does_not_stop_the_others(mosqu
 
 
 def test_close_with_the_broker_down_says_what_stays_in_the_journal(mosquitto_factory, tmp_path, caplog):
-    from voiced.journal import Journal
+    from voiced.mqtt.journal import Journal
 
     broker = mosquitto_factory()
     broker.stop()
@@ -455,7 +455,7 @@ def test_close_with_the_broker_down_says_what_stays_in_the_journal(mosquitto_fac
 
 def test_without_a_broker_nothing_is_journaled(tmp_path, capsys):
     from voiced.config import Config
-    from voiced.publisher import open_link
+    from voiced.mqtt.publisher import open_link
 
     config = Config(site_id="test", mqtt=replace(MqttConfig(), enabled=False, state_dir=str(tmp_path / "state")))
     link = open_link(config)
@@ -472,7 +472,7 @@ def test_without_a_broker_nothing_is_journaled(tmp_path, capsys):
 def test_a_missing_tls_file_is_a_config_error_naming_it(tmp_path, key):
     from voiced.config import Config
     from voiced.errors import ConfigError
-    from voiced.publisher import open_link
+    from voiced.mqtt.publisher import open_link
 
     tls = make_tls_files(tmp_path)
     files = {"ca_certs": str(tls["ca"]), "certfile": str(tls["cert"]), "keyfile": str(tls["key"])}
@@ -545,8 +545,8 @@ def test_an_action_with_an_unsendable_topic_is_refused_and_the_intent_still_publ
                                                                                         caplog):
     from voiced.grammar.loader import load_grammar
     from voiced.grammar.matcher import Matcher
-    from voiced.payloads import Topics, Utterance
-    from voiced.publisher import Publisher
+    from voiced.mqtt.payloads import Topics, Utterance
+    from voiced.mqtt.publisher import Publisher
 
     # The list is in a later file, so only rendering can see its value.
     (tmp_path / "a.yaml").write_text(GRAMMAR.split("lists:")[0] + "intents:" + GRAMMAR.split("intents:")[1])

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from voiced.notify import Notifier, watchdog_interval_s
+from voiced.runtime.notify import Notifier, watchdog_interval_s
 
 
 @pytest.fixture

@@ -96,7 +96,7 @@ def test_mode_off_and_confident_matches_stay_with_the_matcher(stack, speech_dir)
 def test_the_daemon_stage_publishes_the_rescored_result(stack, speech_dir):
     """UtteranceProcessor runs the rescorer after the matcher, on the utterance's own encoder
     states; the published result says which stage decided it and the latency has its share."""
-    from voiced.endpoint import AUDIO, SPEECH_END, SPEECH_START, Event
+    from voiced.vad.endpoint import AUDIO, SPEECH_END, SPEECH_START, Event
     from voiced.pipeline import UtteranceProcessor
 
     transcriber, matcher, rescorer = stack
@@ -115,7 +115,7 @@ def test_the_daemon_stage_publishes_the_rescored_result(stack, speech_dir):
     assert result.decided_by == "rescoring"
     assert result.recognized and result.intent == "LightColor"
     assert "rescore" in utt.latency_ms
-    from voiced.payloads import intent_payload
+    from voiced.mqtt.payloads import intent_payload
 
     payload = intent_payload(utt, result, "test")
     assert (payload["intent"], payload["decided_by"]) == ("LightColor", "rescoring")

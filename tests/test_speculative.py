@@ -18,11 +18,11 @@ import pytest
 
 from voiced.audio.wav import load_audio
 from voiced.config import Config, GrammarConfig, VadConfig, load_config
-from voiced.endpoint import AUDIO_COMPLETE, SPEECH_END, SPEECH_RESUMED, Endpointer
+from voiced.vad.endpoint import AUDIO_COMPLETE, SPEECH_END, SPEECH_RESUMED, Endpointer
 from voiced.pipeline import UtteranceProcessor
-from voiced.publisher import Publisher, StdoutLink, topics_for
+from voiced.mqtt.publisher import Publisher, StdoutLink, topics_for
 from voiced.stages import Finished, Observer
-from voiced.vad import SileroVad
+from voiced.vad.silero import SileroVad
 
 REPO = Path(__file__).resolve().parent.parent
 CLIPS = ["stp_set_a_timer_for_5_minutes.wav", "stp_lock_the_front_door.wav", "stp_what_time_is_it.wav",

@@ -11,13 +11,13 @@ import pytest
 
 from voiced.asr.transcriber import Transcript
 from voiced.config import Config
-from voiced.endpoint import AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_START, Event
+from voiced.vad.endpoint import AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_START, Event
 from voiced.grammar.loader import load_grammar_text
 from voiced.grammar.matcher import Matcher, MatchResult
 from voiced.interpreter import Interpreter
-from voiced.payloads import Utterance
+from voiced.mqtt.payloads import Utterance
 from voiced.pipeline import UtteranceProcessor
-from voiced.publisher import Publisher, StdoutLink, topics_for
+from voiced.mqtt.publisher import Publisher, StdoutLink, topics_for
 from voiced.stages import Finished, Observer, Recogniser, Sink, TextMatcher
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from voiced.asr.sessions import SessionSettings, _affinity_entry, make_session_options
-from voiced.board import detect_board
+from voiced.runtime.board import detect_board
 from voiced.cli import main
 from voiced.commands.board import candidates, pick_best, score, update_model_settings, write_model_settings
 from voiced.config import ModelConfig, load_config
 from voiced.errors import ConfigError
-from voiced.threads import affinity_supported, plan_threads
+from voiced.runtime.threads import affinity_supported, plan_threads
 
 VAD_MODEL = Path(__file__).resolve().parent.parent / "voiced" / "data" / "silero_vad_16k_op15.onnx"
 MACHINES = {"pi-zero-2w": "armv7l", "pi3": "aarch64", "pi4": "aarch64", "pi5": "aarch64",

@@ -7,7 +7,7 @@ import pytest
 
 from voiced.audio.wav import load_audio
 from voiced.errors import ModelError
-from voiced.vad import BUNDLED_MODEL, CHUNK, CONTEXT, SileroVad
+from voiced.vad.silero import BUNDLED_MODEL, CHUNK, CONTEXT, SileroVad
 
 
 @pytest.fixture(scope="module")

@@ -141,7 +141,7 @@ def test_config_section_starts_the_watcher_only_when_set():
 # --- the watcher against a real broker ------------------------------------------------------
 
 class PahoLink:
-    """The subscribe(topic, handler) side of voiced.mqtt.MqttLink, on a plain paho client."""
+    """The subscribe(topic, handler) side of voiced.mqtt.link.MqttLink, on a plain paho client."""
 
     def __init__(self, broker: Broker):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)

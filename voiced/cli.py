@@ -73,7 +73,7 @@ _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERRO
 
 
 class JournalFormatter(logging.Formatter):
-    """`<4>voiced.mqtt: ...` under systemd: the priority prefix instead of the level name."""
+    """`<4>voiced.mqtt.link: ...` under systemd: the priority prefix instead of the level name."""
 
     def format(self, record: logging.LogRecord) -> str:
         priority = _PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)

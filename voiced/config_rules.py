@@ -39,7 +39,7 @@ def _hysteresis(c: Config) -> Broken:
 
 def _head_start(c: Config) -> Broken:
     v = c.vad
-    # The endpointer counts both in whole 32 ms chunks, rounded up (voiced.endpoint._chunks).
+    # The endpointer counts both in whole 32 ms chunks, rounded up (voiced.vad.endpoint._chunks).
     if not c.speculative or math.ceil(v.post_pad_ms / 32) < math.ceil(v.min_silence_ms / 32):
         return None
     return ((f"post_pad_ms {v.post_pad_ms} covers the whole hangover (min_silence_ms {v.min_silence_ms}, both "

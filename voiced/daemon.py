@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Tuple
 
 from voiced.audio import SAMPLE_RATE
 from voiced.config import Config, load_config, reloaded, restart_needed
-from voiced.endpoint import SPEECH_END, SPEECH_START, Event
+from voiced.vad.endpoint import SPEECH_END, SPEECH_START, Event
 from voiced.errors import BrokerError, ConfigError, Problem, ProblemsError, VoicedError
 from voiced.interpreter import load_matcher, make_recorder
-from voiced.notify import Notifier, watchdog_interval_s
+from voiced.runtime.notify import Notifier, watchdog_interval_s
 from voiced.sources import zigbee2mqtt
 from voiced.stages import NO_OBSERVER, Observer
 
@@ -35,10 +35,10 @@ if TYPE_CHECKING:
     import numpy as np
 
     from voiced.audio.base import AudioSource
-    from voiced.endpoint import Endpointer
+    from voiced.vad.endpoint import Endpointer
     from voiced.interpreter import Interpreter
     from voiced.pipeline import UtteranceProcessor
-    from voiced.publisher import Link, Publisher
+    from voiced.mqtt.publisher import Link, Publisher
 
 __all__ = ["Daemon", "load_matcher", "make_recorder", "run_daemon"]
 
@@ -90,8 +90,8 @@ class Daemon:
         from voiced.audio.sources import open_source
         from voiced.paths import models_dir
         from voiced.pipeline import build_stages
-        from voiced.publisher import Publisher, open_link, topics_for
-        from voiced.threads import plan_for_config
+        from voiced.mqtt.publisher import Publisher, open_link, topics_for
+        from voiced.runtime.threads import plan_for_config
 
         cfg = self.config
         self.notifier.status("loading grammar")

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from voiced.endpoint import (AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED,
+from voiced.vad.endpoint import (AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED,
                              SPEECH_START, Event)
 from voiced.interpreter import Interpreter
-from voiced.payloads import Utterance
+from voiced.mqtt.payloads import Utterance
 from voiced.stages import (NO_OBSERVER, Finished, Observer, Recogniser, Recorder, Rescorer, ResultCallback, Sink,
                            TextMatcher)
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from voiced.asr.sessions import SessionSettings
     from voiced.asr.transcriber import Transcript
     from voiced.config import Config
-    from voiced.endpoint import Endpointer
+    from voiced.vad.endpoint import Endpointer
     from voiced.grammar.matcher import Matcher, MatchResult
     from voiced.grammar.model import Grammar
 
@@ -195,9 +195,9 @@ def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSetting
     """The endpointer and the utterance processor as the daemon runs them; `voiced eval` builds
     them here too, so what it measures is the daemon's path. Loads and warms the models."""
     from voiced.asr.transcriber import Transcriber
-    from voiced.endpoint import Endpointer
+    from voiced.vad.endpoint import Endpointer
     from voiced.interpreter import build_interpreter
-    from voiced.vad import SileroVad
+    from voiced.vad.silero import SileroVad
 
     transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second)
     endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))

@@ -2,7 +2,7 @@
 
 A field's `metadata` holds its documentation (`doc`) and what a value must be: `min`, `max`,
 `choices`; `allow_inf` lets a number be .inf (NaN never is: it compares false with every bound);
-`topic` "level" (site_id) or "prefix" (topic prefixes), checked with voiced.topics so a value
+`topic` "level" (site_id) or "prefix" (topic prefixes), checked with voiced.mqtt.topics so a value
 the broker would refuse is a config error rather than a silent disconnect at run time;
 `nonempty` for text that may be left out but not given blank; `live` False for a setting that a
 reload (SIGHUP) cannot apply, so it needs a restart (a section's `live` covers its fields; the
@@ -15,7 +15,7 @@ import typing
 from dataclasses import field
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-from voiced.topics import level_problem, prefix_problem
+from voiced.mqtt.topics import level_problem, prefix_problem
 
 
 def setting(default: Any, doc: str, **bounds: Any) -> Any:

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
     import numpy as np
 
     from voiced.asr.transcriber import Transcript
-    from voiced.endpoint import Event
+    from voiced.vad.endpoint import Event
     from voiced.grammar.matcher import MatchResult
     from voiced.grammar.model import Grammar
-    from voiced.payloads import Utterance
+    from voiced.mqtt.payloads import Utterance
 
 
 class Recogniser(Protocol):
@@ -73,7 +73,7 @@ class Recorder(Protocol):
 
 @runtime_checkable
 class Sink(Protocol):
-    """Where an utterance's result goes (voiced.publisher.Publisher)."""
+    """Where an utterance's result goes (voiced.mqtt.publisher.Publisher)."""
 
     def publish(self, utterance: Utterance, result: MatchResult, grammar: Grammar) -> object:
         """Publish one utterance and its result. `grammar` is the one that produced the result,

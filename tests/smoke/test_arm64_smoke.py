@@ -22,9 +22,9 @@ def test_platform_is_arm64():
 
 
 def test_board_detector_sees_the_emulated_cortex_a72():
-    from voiced.board import detect_board
+    from voiced.runtime.board import detect_board
     from voiced.config import ModelConfig
-    from voiced.threads import plan_threads
+    from voiced.runtime.threads import plan_threads
 
     board = detect_board()  # /proc/cpuinfo here is the Pi 4 capture placed in the qemu root
     assert board.arch == "aarch64"
@@ -35,7 +35,7 @@ def test_board_detector_sees_the_emulated_cortex_a72():
 
 def test_vad_finds_speech_in_a_real_recording(speech_dir):
     from voiced.audio.wav import load_audio
-    from voiced.vad import SileroVad
+    from voiced.vad.silero import SileroVad
 
     audio = load_audio(speech_dir / CLIP)
     probs = SileroVad().probabilities(audio)

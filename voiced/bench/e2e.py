@@ -26,7 +26,7 @@ import numpy as np
 
 from voiced.audio import SAMPLE_RATE
 from voiced.daemon import Daemon
-from voiced.endpoint import AUDIO, Event
+from voiced.vad.endpoint import AUDIO, Event
 from voiced.stages import Finished, Observer
 
 if TYPE_CHECKING:
@@ -212,7 +212,7 @@ def _measurements(daemon: Daemon, seen: BenchObserver, arrivals: Arrivals, spec:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Worker entry: `python -m voiced.e2e_bench SPEC_JSON`; prints the measurements as JSON."""
+    """Worker entry: `python -m voiced.bench.e2e SPEC_JSON`; prints the measurements as JSON."""
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     result = run_mode(json.loads(argv[0]))

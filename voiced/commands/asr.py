@@ -87,7 +87,7 @@ def _utterances(transcriber, audio, config, whole: bool) -> List[tuple]:
     if whole:
         pieces = [(0.0, audio)]
     else:
-        from voiced.endpoint import segment_audio
+        from voiced.vad.endpoint import segment_audio
 
         pieces = [(seg.start_s, seg.audio) for seg in segment_audio(audio, config.vad)]
         if not pieces:

@@ -30,7 +30,7 @@ def _config(path):
 
 
 def _vad(config):
-    from voiced.vad import SileroVad
+    from voiced.vad.silero import SileroVad
 
     model = config.resolve(config.vad.model)
     return SileroVad(str(model) if model else None)
@@ -40,7 +40,7 @@ def _vad(config):
 
 def cmd_segments(args) -> int:
     from voiced.audio.wav import load_audio
-    from voiced.endpoint import segment_audio
+    from voiced.vad.endpoint import segment_audio
 
     config = _config(args.config)
     audio = load_audio(args.file)
@@ -92,7 +92,7 @@ def _bench_path(config, rate: int, channels: int, seconds: float) -> Tuple[float
     import numpy as np
 
     from voiced.audio.pcm import PcmConverter
-    from voiced.endpoint import SPEECH_START, Endpointer
+    from voiced.vad.endpoint import SPEECH_START, Endpointer
 
     block = rate * config.audio.chunk_ms // 1000
     rng = np.random.default_rng(0)

@@ -48,7 +48,7 @@ def register_bench(bench_subparsers) -> None:
 
 def bench_command(args: argparse.Namespace) -> int:
     from voiced.audio.wav import write_wav
-    from voiced.e2e_bench import compose_stream
+    from voiced.bench.e2e import compose_stream
 
     missing = [p for p in list(args.files) + [args.grammar] if not p.is_file()]
     if missing:
@@ -70,7 +70,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def _run_worker(spec: Dict[str, Any], stream_s: float) -> Dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-m", "voiced.e2e_bench", json.dumps(spec)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "voiced.bench.e2e", json.dumps(spec)], capture_output=True,
                           text=True, timeout=stream_s + 300)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]

@@ -46,8 +46,8 @@ def _load(args):
 # --- voiced info ------------------------------------------------------------------------
 
 def cmd_info(args) -> int:
-    from voiced.board import detect_board, format_cpu_list
-    from voiced.threads import plan_threads
+    from voiced.runtime.board import detect_board, format_cpu_list
+    from voiced.runtime.threads import plan_threads
 
     config = _load(args)
     board = detect_board(args.root)
@@ -92,7 +92,7 @@ def _versions() -> str:
 
 def candidates(board, threads: Optional[List[int]] = None) -> List[Tuple[int, Optional[Tuple[int, ...]]]]:
     """(threads, affinity) pairs worth measuring: 1..big cores, each unpinned and pinned."""
-    from voiced.threads import affinity_supported
+    from voiced.runtime.threads import affinity_supported
 
     big = board.big or tuple(c.id for c in board.cores)
     counts = threads or list(range(1, len(big) + 1))
@@ -119,7 +119,7 @@ def cmd_tune(args) -> int:
     from voiced.asr.benchmark import measure_asr
     from voiced.asr.models import resolve_model
     from voiced.asr.sessions import SessionSettings
-    from voiced.board import detect_board, format_cpu_list
+    from voiced.runtime.board import detect_board, format_cpu_list
 
     config = _load(args)
     board = detect_board(args.root)

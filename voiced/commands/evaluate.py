@@ -141,7 +141,7 @@ def prepare(args: argparse.Namespace, check: Optional[Callable[[Any], None]] = N
     from voiced.daemon import load_matcher
     from voiced.evaluation.runner import EvalPipeline
     from voiced.paths import models_dir
-    from voiced.threads import plan_for_config
+    from voiced.runtime.threads import plan_for_config
 
     config = load_config(args.config)
     grammar_paths = _grammar_paths(args, config)

@@ -2,7 +2,7 @@
 
 A reader may accept an input or reject it with the project's own error (ConfigError,
 GrammarError, AudioError); anything else is a crash, grouped by exception type and the
-innermost frame that raised it. Inputs come from voiced.fuzzing, the same generators the
+innermost frame that raised it. Inputs come from voiced.bench.fuzzing, the same generators the
 test suite uses, seeded so a run can be repeated; each input has a time limit, so an input
 that makes a reader hang is reported as a crash instead of stalling the run.
 """
@@ -55,7 +55,7 @@ class _Tally:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from voiced.fuzzing import KINDS
+    from voiced.bench.fuzzing import KINDS
 
     kinds = list(KINDS) if args.kind == "all" else [args.kind]
     tally = _Tally({k: Counter() for k in kinds})
@@ -78,7 +78,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, kinds: List[str], tally: _Tally) -> None:
-    from voiced.fuzzing import Inputs, outcome
+    from voiced.bench.fuzzing import Inputs, outcome
 
     inputs = Inputs()
     with tempfile.TemporaryDirectory(prefix="voiced-fuzz-") as tmp:

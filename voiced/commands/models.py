@@ -77,7 +77,7 @@ def _copy_local(source: Path, target: Path, force: bool) -> int:
 
 def _download(repo: str, revision: str, required: List[str], optional: List[str], target: Path,
               force: bool) -> int:
-    from voiced.fetch import DEFAULT_ENDPOINT, ProgressBar, download, file_url, probe
+    from voiced.asr.fetch import DEFAULT_ENDPOINT, ProgressBar, download, file_url, probe
 
     endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT)
     target.mkdir(parents=True, exist_ok=True)

@@ -8,14 +8,14 @@ A payload is data, never text pasted into JSON: what was said could otherwise ad
 break the JSON (`", "state": "OFF`). A mapping, a list, or a string that is JSON
 (`'{"brightness": {brightness}}'`, also the older escaped form `'{{"state": "{state}"}}'`) is
 parsed at load into a tree; values are filled into the tree and the result is JSON-encoded
-(voiced.payloads.to_json: NaN and Infinity from a slot value become null). A value that is
+(voiced.mqtt.payloads.to_json: NaN and Infinity from a slot value become null). A value that is
 exactly one placeholder, in quotes or bare, keeps the slot's type (50 stays a number);
 placeholders inside longer strings are replaced by text. Any other string payload (`ON`,
 `{room} lamp`) is plain text. `{{` and `}}` are literal braces. Besides slot names, `{intent}`
 and `{text}` (the utterance) are available. A placeholder may scale or map its value
 (`{brightness | scale(0, 100, 0, 254) | round}`, `{color | map(colors)}`): voiced.grammar.filters.
 
-A topic is checked twice (voiced.topics): its static parts and the list values that can fill
+A topic is checked twice (voiced.mqtt.topics): its static parts and the list values that can fill
 it at load, and every filled-in value (one topic level) and the whole topic when rendered;
 an action that fails is refused with ActionError and never reaches the broker. Speech
 (`{text}`, wildcard slots) is never part of a topic.
@@ -32,8 +32,8 @@ from voiced.grammar import filters
 from voiced.grammar.filters import Expression, FilterError
 from voiced.grammar.model import Action, Grammar, Intent
 from voiced.grammar.template import Node, references
-from voiced.payloads import clean_text, to_json
-from voiced.topics import level_problem, topic_problem
+from voiced.mqtt.payloads import clean_text, to_json
+from voiced.mqtt.topics import level_problem, topic_problem
 from voiced.yamlfile import MAX_DEPTH
 
 NAME = filters.NAME

@@ -21,7 +21,7 @@ from voiced.errors import BrokerError, ConfigError, Problem
 if TYPE_CHECKING:
     from paho.mqtt.client import Client
 
-log = logging.getLogger("voiced.mqtt")
+log = logging.getLogger("voiced.mqtt.link")
 
 TLS_KEYS = ("ca_certs", "certfile", "keyfile")
 EXPLAIN_AFTER = 3  # failed attempts of one kind before the likely cause is logged

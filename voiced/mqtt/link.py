@@ -1,14 +1,14 @@
 """The broker connection: QoS 1 publishing that loses nothing, and subscriptions that survive reconnects.
 
 Every message stays in our own bounded, ordered outbox until the broker's PUBACK for it
-arrives. With a journal (voiced.journal) the outbox is on disk too, so a restart, a crash or
+arrives. With a journal (voiced.mqtt.journal) the outbox is on disk too, so a restart, a crash or
 a power cut while the broker is away loses nothing: the journal's messages go out first
 after the next start. On every (re)connect paho's own copies are dropped and the whole
 outbox is sent again in order, so a broker restart neither loses nor reorders anything; a
 message whose PUBACK was lost may arrive twice, which QoS 1 allows. When the outbox is full
 the oldest message is dropped and counted in the log.
 
-A topic paho or the broker would refuse (voiced.topics) is refused by publish() with one log
+A topic paho or the broker would refuse (voiced.mqtt.topics) is refused by publish() with one log
 line and never enters the outbox, where it would fail again at every reconnect.
 
 paho runs its network loop in its own thread (`loop_start`). Our callbacks never raise into
@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Callable, Deque, Dict, List, Optional, Sequenc
 
 from voiced.config import MqttConfig
 from voiced.errors import BrokerError
-from voiced.journal import Journal
-from voiced.mqtt_setup import FailureExplainer, logged, paho_log, read_password, set_tls, tls_paths
-from voiced.payloads import clean_text
-from voiced.topics import topic_problem
+from voiced.mqtt.journal import Journal
+from voiced.mqtt.credentials import FailureExplainer, logged, paho_log, read_password, set_tls, tls_paths
+from voiced.mqtt.payloads import clean_text
+from voiced.mqtt.topics import topic_problem
 
 if TYPE_CHECKING:
     from paho.mqtt.client import Client, ConnectFlags, DisconnectFlags, MQTTMessage

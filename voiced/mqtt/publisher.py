@@ -1,7 +1,7 @@
 """The last pipeline stage: turn a match into MQTT messages, and take `listen` commands back.
 
 It decides what goes where (intent, not_recognized, transcript, Hermes, Home Assistant,
-per-intent actions); MqttLink (voiced.mqtt) makes sure it arrives. The actions are those of the
+per-intent actions); MqttLink (voiced.mqtt.link) makes sure it arrives. The actions are those of the
 grammar that produced the result, handed over with it (voiced.stages.Sink), so a reload never
 pairs a result with another grammar's actions. An action that cannot be
 rendered (a value that cannot be part of a topic) is refused with one log line; the intent's
@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, TextIO, Tuple, Union
 
-from voiced import payloads
+from voiced.mqtt import payloads
 from voiced.config import Config, MqttConfig
 from voiced.errors import ConfigError, Problem
-from voiced.journal import Journal, JournalError
-from voiced.mqtt import Message, MessageHandler, MqttLink, Payload, read_password, tls_paths
-from voiced.payloads import Topics, Utterance, dumps
+from voiced.mqtt.journal import Journal, JournalError
+from voiced.mqtt.link import Message, MessageHandler, MqttLink, Payload, read_password, tls_paths
+from voiced.mqtt.payloads import Topics, Utterance, dumps
 
 if TYPE_CHECKING:
     from voiced.grammar.matcher import MatchResult

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from voiced.asr.sessions import SessionSettings
-from voiced.board import Board, detect_board, format_cpu_list, version_tuple
+from voiced.runtime.board import Board, detect_board, format_cpu_list, version_tuple
 from voiced.config import ModelConfig
 from voiced.errors import ConfigError, Problem
 

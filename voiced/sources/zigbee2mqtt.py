@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, Iterable, List
 import yaml
 
 from voiced.errors import VoicedError
-from voiced.topics import level_problem, prefix_problem
+from voiced.mqtt.topics import level_problem, prefix_problem
 
 if TYPE_CHECKING:
     from voiced.grammar.model import Grammar
@@ -241,7 +241,7 @@ def grammar_document(targets: List[Target], base_topic: str) -> Dict[str, Any]:
 
 class Zigbee2mqttWatcher:
     """Follows zigbee2mqtt's retained device and group lists on an MQTT link (anything with
-    `subscribe(topic, handler(topic, payload))`, such as voiced.mqtt.MqttLink) and calls
+    `subscribe(topic, handler(topic, payload))`, such as voiced.mqtt.link.MqttLink) and calls
     `on_change(text)` with the new grammar file (None: nothing to command) whenever what can be
     commanded changes. A list that does not load is logged and the previous file kept.
     Handlers run on the link's network thread; `on_change` should only hand the text over."""

@@ -31,7 +31,7 @@ import numpy as np
 
 from voiced.audio import SAMPLE_RATE
 from voiced.config import VadConfig
-from voiced.vad import CHUNK, SileroVad
+from voiced.vad.silero import CHUNK, SileroVad
 
 SPEECH_START = "speech_start"
 AUDIO = "audio"

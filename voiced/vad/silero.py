@@ -23,7 +23,7 @@ from voiced.errors import ModelError
 CHUNK = 512  # samples per VAD step at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk the model sees in front of each chunk
 STATE_SHAPE = (2, 1, 128)
-BUNDLED_MODEL = Path(__file__).resolve().parent / "data" / "silero_vad_16k_op15.onnx"
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "data" / "silero_vad_16k_op15.onnx"
 
 
 class SileroVad:
