@@ -152,7 +152,23 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize("text, line, key, message, hint", BROKEN)
+BROKEN_RULES = [
+    ("vad:\n  neg_threshold: 0.6\n  threshold: 0.5\n", 3, "vad.threshold", "above threshold 0.5",
+     "at most 0.5"),
+    ("vad:\n  threshold: 0.3\n", 2, "vad.threshold", "neg_threshold 0.35 is above", "at most 0.3"),
+    ("audio:\n  source: file\n", 2, "audio.source", "no audio.file", "--file"),
+    ("audio:\n  channel: 1\n  source: stdin\n", 3, "audio.source", "channel 1 does not exist in 1", "0 to 0"),
+    ("audio:\n  channels: 2\n  channel: 2\n", 3, "audio.channel", "channel 2 does not exist in 2", "0 to 1"),
+    ("mqtt:\n  username: u\n  password_file: p\n  password: x\n", 4, "mqtt.password", "both", "keep one"),
+    ("mqtt:\n  password: x\n", 2, "mqtt.password", "without username", "mqtt.username"),
+    ("mqtt:\n  tls:\n    ca_certs: ca.pem\n    keyfile: k.pem\n", 4, "mqtt.tls.keyfile", "keyfile without certfile",
+     "certfile"),
+    ("mqtt:\n  tls:\n    certfile: c.pem\n", 3, "mqtt.tls.certfile", "TLS stays off", "ca_certs"),
+]
+
+
+# A rule between settings is reported once too, at the line of the later key.
+@pytest.mark.parametrize("text, line, key, message, hint", BROKEN + BROKEN_RULES)
 def test_a_broken_file_gives_one_clear_problem(text, line, key, message, hint):
     with pytest.raises(ConfigError) as err:
         load_config("bad.yaml", text=text)
@@ -220,29 +236,6 @@ def test_the_reference_states_the_topic_rules():
 
 
 # --- rules between settings: reported with every other problem, at the later key's line ----------
-
-BROKEN_RULES = [
-    ("vad:\n  neg_threshold: 0.6\n  threshold: 0.5\n", 3, "vad.threshold", "above threshold 0.5",
-     "at most 0.5"),
-    ("vad:\n  threshold: 0.3\n", 2, "vad.threshold", "neg_threshold 0.35 is above", "at most 0.3"),
-    ("audio:\n  source: file\n", 2, "audio.source", "no audio.file", "--file"),
-    ("audio:\n  channel: 1\n  source: stdin\n", 3, "audio.source", "channel 1 does not exist in 1", "0 to 0"),
-    ("audio:\n  channels: 2\n  channel: 2\n", 3, "audio.channel", "channel 2 does not exist in 2", "0 to 1"),
-    ("mqtt:\n  username: u\n  password_file: p\n  password: x\n", 4, "mqtt.password", "both", "keep one"),
-    ("mqtt:\n  password: x\n", 2, "mqtt.password", "without username", "mqtt.username"),
-    ("mqtt:\n  tls:\n    ca_certs: ca.pem\n    keyfile: k.pem\n", 4, "mqtt.tls.keyfile", "keyfile without certfile",
-     "certfile"),
-    ("mqtt:\n  tls:\n    certfile: c.pem\n", 3, "mqtt.tls.certfile", "TLS stays off", "ca_certs"),
-]
-
-
-@pytest.mark.parametrize("text, line, key, message, hint", BROKEN_RULES)
-def test_a_broken_rule_between_settings_is_one_problem_at_the_later_key(text, line, key, message, hint):
-    with pytest.raises(ConfigError) as err:
-        load_config("bad.yaml", text=text)
-    (problem,) = err.value.problems
-    assert (problem.file, problem.line, problem.key) == ("bad.yaml", line, key), problem
-    assert message in problem.message and hint in problem.hint, problem
 
 
 def test_rules_are_reported_together_with_other_problems_in_line_order():
