@@ -261,3 +261,38 @@ def test_one_list_fills_two_named_slots():
     assert {k: v.value for k, v in result.slots.items()} == {
         "origin": "san francisco", "destination": "new york", "day": "tomorrow"}
     assert result.slots["origin"].raw == "frisco" and result.slots["origin"].spoken == "frisco"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("Set the bed light to five.", {"device": "bed light", "brightness": "five"}),
+    ("Could you set the bed light brightness to twenty-five, please?", {"device": "bed light",
+                                                                        "brightness": "twenty-five"}),
+    ("Set Bedroom lights to 50%.", {"area": "Bedroom", "brightness": "50"}),  # "%" is the word "percent"
+    ("Turn on the Living Room lights", {"area": "Living Room"}),
+    ("Set a timer for ten minutes and thirty seconds.", {"minutes": "ten", "seconds": "thirty"}),
+    ("What's the temperature in the kitchen?", {"zone": "kitchen"}),
+])
+def test_slots_know_which_words_of_the_text_they_are(shipped, text, words):
+    """The character span of each slot's words, as said: "five" (not the "5" it became), both
+    words of "bed light", a number said in two words, whatever the case and punctuation."""
+    result = shipped.match(text)
+    assert result.recognized, result.to_dict()
+    spans = {name: slot.span for name, slot in result.slots.items() if slot.span is not None}
+    assert {name: text[a:b] for name, (a, b) in spans.items()} == words
+
+
+def test_fixed_slots_have_no_words_and_candidates_know_theirs(shipped):
+    g = load_grammar_text(textwrap.dedent("""\
+        lists:
+          area: {values: [kitchen, office]}
+        intents:
+          LightOn:
+            data:
+              - sentences: ["lights on in the {area}"]
+                slots: {domain: light}
+        """))
+    result = Matcher(g).match("Lights on in the office!")
+    assert result.slots["domain"].span is None  # the template's fixed value: no words of its own
+    assert result.slots["area"].span == (17, 23)
+    (best, *_) = shipped.candidates("turn on the kitchen light")
+    assert best.slots["area"].span == (12, 19)

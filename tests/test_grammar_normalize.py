@@ -11,6 +11,7 @@ from voiced.grammar.normalize import (
     plain_words,
     remove_skip_words,
     tokenize,
+    tokenize_spans,
 )
 from voiced.grammar.numbers import parse_number, to_words, words_to_digits
 
@@ -78,3 +79,30 @@ def test_normalize_never_fails(text):
     tokens = tokenize(text)
     assert all(t and t == t.lower() and " " not in t for t in tokens)
     assert normalize(" ".join(tokens)) == " ".join(tokens)  # idempotent
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Set the bed-light to twenty one.", [("set", "Set"), ("the", "the"), ("bed", "bed"), ("light", "light"),
+                                          ("to", "to"), ("21", "twenty one")]),
+    ("What's  50% of two and a half?", [("what", "What"), ("is", "What's"), ("50", "50"), ("percent", "50%"),
+                                         ("of", "of"), ("2.5", "two and a half")]),
+    ("set a timer for 5min", [("set", "set"), ("a", "a"), ("timer", "timer"), ("for", "for"), ("5", "5"),
+                              ("min", "min")]),
+])
+def test_tokens_know_where_in_the_text_they_were_read(text, expected):
+    assert [(token, text[a:b]) for token, (a, b) in tokenize_spans(text)] == expected
+
+
+def test_repaired_tokens_keep_the_place_of_the_word_they_came_from():
+    text = "set it toninety"
+    assert [(t, text[a:b]) for t, (a, b) in tokenize_spans(text, {"to", "ninety"})] == \
+        [("set", "set"), ("it", "it"), ("to", "toninety"), ("90", "toninety")]
+
+
+@given(st.text(alphabet="abtwenyoi -'’%.,5&İΣ\u00a0\n", max_size=40))
+def test_tokens_with_places_are_the_tokens(text):
+    known = {"to", "ninety", "twenty", "one", "bet"}
+    for numbers in (True, False):
+        located = tokenize_spans(text, known, numbers)
+        assert [t for t, _ in located] == tokenize(text, known, numbers)
+        assert all(0 <= a <= b <= len(text) for _, (a, b) in located)

@@ -8,7 +8,7 @@ runs the alignment DP (align.py) only on templates that could still win.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -28,7 +28,15 @@ from voiced.grammar.bounds import TemplateBounds
 from voiced.grammar.candidates import VALUES_PER_SLOT, Candidate, expand, path_parts
 from voiced.grammar.graph import TemplateGraph, Vocabulary, compile_graphs
 from voiced.grammar.model import Grammar, Value
-from voiced.grammar.normalize import compile_skip_words, plain_words, remove_skip_words, tokenize
+from voiced.grammar.normalize import (
+    Span,
+    compile_skip_words,
+    kept_indices,
+    plain_words,
+    remove_skip_words,
+    tokenize,
+    tokenize_spans,
+)
 from voiced.grammar.numbers import NUMBER_WORDS
 from voiced.grammar.similarity import phonetic_keys, similarity_matrix
 from voiced.grammar.slots import ListIndex, SlotSearch
@@ -49,6 +57,9 @@ class SlotMatch:
     raw: str                      # the words heard for it, normalised ("livingroom", "21")
     confidence: float             # similarity of what was heard to the listed value (0-1)
     spoken: Optional[str] = None  # the listed spoken form it matched ("living room")
+    # characters [start, end) of the matched text its words occupy; None when the slot has no
+    # words there (a template's fixed value, a value only the acoustic rescoring found)
+    span: Optional[Tuple[int, int]] = field(default=None, compare=False)
 
     def to_dict(self) -> Dict[str, Any]:
         out = {"value": self.value, "raw": self.raw, "confidence": round(self.confidence, 3)}
@@ -132,6 +143,16 @@ class Matcher:
         """The normalised tokens the matcher sees for `text` (skip words removed)."""
         return remove_skip_words(tokenize(text, self._known), self.skip)[:MAX_TOKENS]
 
+    def token_spans(self, text: str) -> Optional[List[Span]]:
+        """The characters [start, end) of `text` each of `tokens(text)` was read from (a number
+        said in words spans all of them); None in the unexpected case they cannot be placed."""
+        located = tokenize_spans(text, self._known)
+        kept = kept_indices([t for t, _ in located], self.skip)[:MAX_TOKENS]
+        if [located[i][0] for i in kept] != self.tokens(text):
+            log.warning("cannot place the words of %r in the text; slots carry no character spans", text)
+            return None
+        return [located[i][1] for i in kept]
+
     def _heard(self, text: str) -> Tuple[List[str], Callable[[int, int], str]]:
         """The tokens, and the words of a stretch of them without the number-word repair (for
         wildcard values: "add flour" must not add 4)."""
@@ -150,7 +171,8 @@ class Matcher:
             result.reason = "nothing close"
             return result
         best_conf, best = ranked[0]
-        result.alternatives = [(a.graph.intent, c, self._slots(a, tokens)) for c, a in ranked[:ALTERNATIVES]]
+        where = self.token_spans(text)
+        result.alternatives = [(a.graph.intent, c, self._slots(a, tokens, where)) for c, a in ranked[:ALTERNATIVES]]
         runner_up = next((c for c, a in ranked[1:] if a.graph.intent != best.graph.intent), None)
         unsure = [best.graph.slot[node][1] for op, node, _s, _e, m in best.steps
                   if op == OP_SLOT and (m.margin < self.tie_margin or m.similarity < self.slot_threshold)]
@@ -163,7 +185,7 @@ class Matcher:
         else:
             result.recognized = True
             result.intent = best.graph.intent
-            result.slots = self._slots(best, tokens)
+            result.slots = self._slots(best, tokens, where)
             result.confidence = best_conf
             result.template = best.graph.template.text
             result.alternatives = result.alternatives[1:]
@@ -195,6 +217,12 @@ class Matcher:
                         if found[0].end == p[3]:
                             options[(p[1], p[2], p[3])] = found
             out.extend(expand(a, parts, options, weighted_n, limit, SlotMatch))
+        where = self.token_spans(text)
+        if where:  # the slot's words in the text, as a match gives them
+            for c in out:
+                c.slots = {name: replace(m, span=(where[c.spans[name][0]][0], where[c.spans[name][1] - 1][1]))
+                           if name in c.spans and c.spans[name][1] > c.spans[name][0] else m
+                           for name, m in c.slots.items()}
         out.sort(key=lambda c: -c.confidence)
         return out[:limit]
 
@@ -284,7 +312,7 @@ class Matcher:
         u = Utterance(tokens, sub.tolist(), split.tolist(), merge.tolist(), self._del, ins, spans)
         return u, self._bounds.upper(u, sub, split, merge, word_min)
 
-    def _slots(self, a: Alignment, tokens: List[str]) -> Dict[str, SlotMatch]:
+    def _slots(self, a: Alignment, tokens: List[str], where: Optional[List[Span]] = None) -> Dict[str, SlotMatch]:
         slots: Dict[str, SlotMatch] = {name: SlotMatch(value, "", 1.0)
                                        for name, value in a.graph.template.fixed_slots.items()}
         for op, node, start, end, m in a.steps:
@@ -295,6 +323,7 @@ class Matcher:
                     # a wildcard's words are its value, as heard (tokens have numbers repaired)
                     wildcard = self.lists[a.graph.slot[node][0]].slot_list.wildcard
                     raw = m.spoken if wildcard else " ".join(tokens[start:end])
-                    slots[name] = SlotMatch(m.value, raw, m.similarity, m.spoken)
+                    span = (where[start][0], where[end - 1][1]) if where and end > start else None
+                    slots[name] = SlotMatch(m.value, raw, m.similarity, m.spoken, span)
         return slots
 

@@ -12,7 +12,7 @@ from typing import AbstractSet, Callable, Iterable, List, Optional, Sequence, Tu
 
 from rapidfuzz import fuzz, process
 
-from voiced.grammar.numbers import NUMBER_WORDS, words_to_digits
+from voiced.grammar.numbers import NUMBER_WORDS, number_groups, words_to_digits
 
 # Recognisers drop the apostrophe as often as they keep it, so both spellings are listed.
 CONTRACTIONS = {
@@ -37,6 +37,7 @@ _SYMBOL_RE = re.compile("|".join(re.escape(s) for s in SYMBOLS))
 # Letters, digits, apostrophes inside words and decimal points inside numbers survive.
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)*(?:\.[0-9]+)?")
 _DIGIT_ALPHA_RE = re.compile(r"(?<=[0-9])(?=[a-z])|(?<=[a-z])(?=[0-9])")
+Span = Tuple[int, int]  # characters [start, end) of a text
 
 
 def tokenize(text: str, known: Optional[AbstractSet[str]] = None, numbers: bool = True) -> List[str]:
@@ -46,6 +47,14 @@ def tokenize(text: str, known: Optional[AbstractSet[str]] = None, numbers: bool 
     break them: fused words are split ("toninety" -> "to ninety") and, with `numbers`, misspelt
     number words corrected ("twenrty" -> "twenty"), so that numbers still parse.
     """
+    tokens = _words(text)
+    if known is not None:
+        tokens = _repair(tokens, known, numbers)
+    return _and_a_half(words_to_digits(tokens))
+
+
+def _words(text: str) -> List[str]:
+    """The words of `text`, lower-cased, with symbols spelt out and contractions expanded."""
     text = _SYMBOL_RE.sub(lambda m: SYMBOLS[m.group(0)], text.lower())
     text = text.replace("’", "'")
     text = _DIGIT_ALPHA_RE.sub(" ", text)  # "5min" -> "5 min", "21c" -> "21 c"
@@ -57,43 +66,91 @@ def tokenize(text: str, known: Optional[AbstractSet[str]] = None, numbers: bool 
         else:
             # possessives: "today's" -> "todays"; "0'a" splits like "0a" (digits and letters apart)
             tokens.extend(_DIGIT_ALPHA_RE.sub(" ", raw.replace("'", "")).split())
+    return tokens
+
+
+def tokenize_spans(text: str, known: Optional[AbstractSet[str]] = None,
+                   numbers: bool = True) -> List[Tuple[str, Span]]:
+    """`tokenize(text, known, numbers)` with, for each token, the characters [start, end) of
+    `text` it was read from: "Set the bed-light to twenty one." -> ("set", (0, 3)), ...,
+    ("light", (12, 17)), ("to", (18, 20)), ("21", (21, 31)).
+
+    No normalisation step crosses white space except the number words, so each white-space
+    separated piece of `text` is read on its own and a number spans the pieces it was said in.
+    A token that cannot be found in its piece verbatim ("what's" -> "what is") spans the piece.
+    """
+    words: List[str] = []
+    spans: List[Span] = []
+    for piece in re.finditer(r"\S+", text):
+        found = _words(piece.group())
+        words.extend(found)
+        spans.extend(_piece_spans(piece.group(), piece.start(), found))
     if known is not None:
-        tokens = _repair(tokens, known, numbers)
-    return _and_a_half(words_to_digits(tokens))
+        located = [(w, span) for word, span in zip(words, spans) for w in _repair_one(word, known, numbers)]
+        words, spans = [w for w, _ in located], [span for _, span in located]
+    out: List[Tuple[str, Span]] = []
+    for token, i, j in _halves(number_groups(words)):
+        out.append((token, (spans[i][0], spans[j - 1][1])))
+    return out
+
+
+_EDGE_RE = re.compile(r"^[^\w%°&+]+|[^\w%°&+]+$")
+
+
+def _piece_spans(piece: str, offset: int, words: Sequence[str]) -> List[Span]:
+    """Where each of `words` (read from `piece`, which starts at `offset`) is in the text."""
+    trimmed = _EDGE_RE.sub(lambda m: " " * len(m.group()), piece)
+    whole = (offset + len(trimmed) - len(trimmed.lstrip()), offset + len(trimmed.rstrip()))
+    lowered = piece.lower().replace("’", "'")
+    if len(lowered) != len(piece):  # a character whose lower case is longer: no position within
+        return [whole] * len(words)
+    spans: List[Span] = []
+    at = 0
+    for word in words:
+        k = lowered.find(word, at)
+        if k < 0:
+            spans.append(whole)
+        else:
+            spans.append((offset + k, offset + k + len(word)))
+            at = k + len(word)
+    return spans
 
 
 def _and_a_half(tokens: List[str]) -> List[str]:
     """ "2 and a half" -> "2.5": how people say the halves of a range with `fractions: halves`."""
-    out: List[str] = []
+    return [token for token, _, _ in _halves([(t, i, i + 1) for i, t in enumerate(tokens)])]
+
+
+def _halves(groups: List[Tuple[str, int, int]]) -> List[Tuple[str, int, int]]:
+    """`_and_a_half` over (token, first, end) groups of source words; merged groups span all theirs."""
+    out: List[Tuple[str, int, int]] = []
     i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.isdigit() and tokens[i + 1:i + 4] == ["and", "a", "half"]:
-            out.append(tok + ".5")
+    while i < len(groups):
+        tok, start, end = groups[i]
+        if tok.isdigit() and [g[0] for g in groups[i + 1:i + 4]] == ["and", "a", "half"]:
+            out.append((tok + ".5", start, groups[i + 3][2]))
             i += 4
             continue
-        out.append(tok)
+        out.append(groups[i])
         i += 1
     return out
 
 
 def _repair(tokens: List[str], known: AbstractSet[str], numbers: bool = True) -> List[str]:
-    out: List[str] = []
-    for tok in tokens:
-        if tok in known or not tok.isalpha() or len(tok) < 4:
-            out.append(tok)
-            continue
-        split = _split_known(tok, known)
-        if split:
-            out.extend(split)
-            continue
-        if numbers and len(tok) >= 5:
-            found = process.extractOne(tok, NUMBER_WORDS, scorer=fuzz.ratio, score_cutoff=80)
-            if found:
-                out.append(found[0])
-                continue
-        out.append(tok)
-    return out
+    return [out for tok in tokens for out in _repair_one(tok, known, numbers)]
+
+
+def _repair_one(tok: str, known: AbstractSet[str], numbers: bool) -> List[str]:
+    if tok in known or not tok.isalpha() or len(tok) < 4:
+        return [tok]
+    split = _split_known(tok, known)
+    if split:
+        return split
+    if numbers and len(tok) >= 5:
+        found = process.extractOne(tok, NUMBER_WORDS, scorer=fuzz.ratio, score_cutoff=80)
+        if found:
+            return [found[0]]
+    return [tok]
 
 
 def _split_known(tok: str, known: AbstractSet[str]) -> Optional[List[str]]:
@@ -139,7 +196,12 @@ def remove_skip_words(tokens: Sequence[str], skip: Sequence[Tuple[str, ...]]) ->
     """Drop every occurrence of a skip phrase from a token list."""
     if not skip:
         return list(tokens)
-    out: List[str] = []
+    return [tokens[i] for i in kept_indices(tokens, skip)]
+
+
+def kept_indices(tokens: Sequence[str], skip: Sequence[Tuple[str, ...]]) -> List[int]:
+    """The positions of the tokens `remove_skip_words` keeps, in order."""
+    out: List[int] = []
     i = 0
     while i < len(tokens):
         for phrase in skip:
@@ -147,6 +209,6 @@ def remove_skip_words(tokens: Sequence[str], skip: Sequence[Tuple[str, ...]]) ->
                 i += len(phrase)
                 break
         else:
-            out.append(tokens[i])
+            out.append(i)
             i += 1
     return out

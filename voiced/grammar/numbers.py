@@ -73,12 +73,18 @@ def _integer(tokens: List[str], i: int) -> Tuple[Optional[int], int]:
 
 def words_to_digits(tokens: List[str]) -> List[str]:
     """Replace every spoken number in a token list by its digits ("twenty one" -> "21")."""
-    out: List[str] = []
+    return [text for text, _, _ in number_groups(tokens)]
+
+
+def number_groups(tokens: List[str]) -> List[Tuple[str, int, int]]:
+    """`words_to_digits` as (token, first, end): each output token and the stretch
+    tokens[first:end] it was read from."""
+    out: List[Tuple[str, int, int]] = []
     i = 0
     while i < len(tokens):
         value, j = _integer(tokens, i)
         if value is None:
-            out.append(tokens[i])
+            out.append((tokens[i], i, i + 1))
             i += 1
             continue
         text = str(value)
@@ -92,7 +98,7 @@ def words_to_digits(tokens: List[str]) -> List[str]:
             if digits:
                 text += "." + "".join(digits)
                 j = k
-        out.append(text)
+        out.append((text, i, j))
         i = j
     return out
 
