@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from voiced.interpreter import Interpreter
     from voiced.pipeline import UtteranceProcessor
     from voiced.mqtt.publisher import Link, Publisher
+    from voiced.stages import TextMatcher
 
 __all__ = ["Daemon", "load_matcher", "make_recorder", "run_daemon"]
 
@@ -98,7 +99,8 @@ class Daemon:
         grammar, matcher = load_matcher(cfg)
         try:
             self.link = link = open_link(cfg)  # ConfigError names an unreadable password, TLS or journal file
-            self.publisher = Publisher(link, topics_for(cfg), cfg.mqtt, cfg.site_id, on_listen=self._set_listening)
+            self.publisher = Publisher(link, topics_for(cfg), cfg.mqtt, cfg.site_id, on_listen=self._set_listening,
+                                       matcher=self.current_matcher)
             self.publisher.announce(grammar)
             # Retained device lists arrive right after connecting; each new one reloads as SIGHUP does.
             zigbee2mqtt.watch(link, cfg.sources.zigbee2mqtt, self._devices_changed)
@@ -228,6 +230,12 @@ class Daemon:
     def _set_listening(self, on: bool) -> None:
         # Only flips a flag: the processing thread notices and resets its state itself.
         (self._listening.set if on else self._listening.clear)()
+
+    def current_matcher(self) -> Optional[TextMatcher]:
+        """The matcher of the interpreter in use now (a reload swaps it), for text queries
+        (hermes/nlu/query); None until start() has built the processor."""
+        processor = getattr(self, "processor", None)  # set by start(), after the broker connection
+        return processor.interpreter.matcher if processor is not None else None
 
     # --- capture thread -------------------------------------------------------------------
 

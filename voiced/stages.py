@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Collection, Dict, Optional, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,8 +53,8 @@ class TextMatcher(Protocol):
     def grammar(self) -> Grammar:
         """The grammar its results come from: their intents, slots and actions."""
 
-    def match(self, text: str) -> MatchResult:
-        """The best intent for `text`, or why there is none."""
+    def match(self, text: str, intents: Optional[Collection[str]] = None) -> MatchResult:
+        """The best intent for `text` (only among `intents`, when given), or why there is none."""
 
 
 class Rescorer(Protocol):

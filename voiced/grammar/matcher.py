@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -160,13 +160,14 @@ class Matcher:
         tokens = self.tokens(text)
         return tokens, plain_words(tokens, plain)
 
-    def match(self, text: str) -> MatchResult:
+    def match(self, text: str, intents: Optional[Collection[str]] = None) -> MatchResult:
+        """The best intent for `text` (only among `intents`, when given), or why there is none."""
         result = MatchResult(text=text)
         tokens, plain = self._heard(text)
         if not tokens:
             result.reason = "empty"
             return result
-        ranked = self.align_all(tokens, max(0.0, self.threshold - self.tie_margin - GUESS_MARGIN), plain)
+        ranked = self.align_all(tokens, max(0.0, self.threshold - self.tie_margin - GUESS_MARGIN), plain, intents)
         if not ranked:
             result.reason = "nothing close"
             return result
@@ -260,9 +261,11 @@ class Matcher:
         return out
 
     def align_all(self, tokens: List[str], floor: float = 0.0,
-                  plain: Optional[Callable[[int, int], str]] = None) -> List[Tuple[float, Alignment]]:
+                  plain: Optional[Callable[[int, int], str]] = None,
+                  intents: Optional[Collection[str]] = None) -> List[Tuple[float, Alignment]]:
         """Best alignment per intent, best first, for intents scoring at least `floor` that could
-        matter. `plain` gives wildcard values their words as heard (see `_heard`)."""
+        matter. `plain` gives wildcard values their words as heard (see `_heard`); `intents`
+        limits the search to those intents."""
         u, upper = self._utterance(tokens, plain)
         weighted_n = sum(u.ins)
         order = np.argsort(-upper, kind="stable")
@@ -274,6 +277,8 @@ class Matcher:
             if bound < need:
                 break  # no remaining template can win or tie with the best one
             g = self.graphs[k]
+            if intents is not None and g.intent not in intents:
+                continue
             # conf = 1 - cost / D with D <= max(utterance, longest path): costlier cells cannot reach `need`.
             a = align(g, u, limit=(1.0 - need) * max(weighted_n, g.max_len, 1.0) + 1e-9)
             if a is None:

@@ -1,4 +1,4 @@
-"""Topic names and JSON payloads: voiced's own, Hermes (Rhasspy) and Home Assistant discovery.
+"""Topic names and JSON payloads: voiced's own and Home Assistant discovery (Hermes: voiced.mqtt.hermes).
 
 Pure functions of an utterance and its match, so each format is easy to test and to read.
 The result is the interpreter's MatchResult (intent, confidence, slots of
@@ -167,46 +167,6 @@ def event_payload(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str
     return {"event_type": result.intent, "confidence": round(float(result.confidence), 3),
             "slots": {name: slot.value for name, slot in (result.slots or {}).items()},
             "text": utt.text, "site_id": site_id}
-
-
-# --- Hermes (Rhasspy) --------------------------------------------------------------------
-
-HERMES_NOT_RECOGNIZED = "hermes/nlu/intentNotRecognized"
-HERMES_TEXT_CAPTURED = "hermes/asr/textCaptured"
-
-
-def hermes_intent_topic(name: str) -> str:
-    return f"hermes/intent/{name}"
-
-
-def _hermes_slots(result: MatchResult, text: str) -> List[Dict[str, Any]]:
-    slots = []
-    lowered = text.lower()
-    for name, slot in (result.slots or {}).items():
-        raw = str(slot.raw)
-        start = lowered.find(raw.lower()) if raw else -1
-        start = max(start, 0)
-        slots.append({"entity": name, "slotName": name, "rawValue": raw,
-                      "value": {"kind": "Unknown", "value": slot.value},
-                      "confidence": round(float(slot.confidence), 3),
-                      "range": {"start": start, "end": start + len(raw)}})
-    return slots
-
-
-def hermes_intent(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str, Any]:
-    return {"input": utt.text, "rawInput": utt.text,
-            "intent": {"intentName": result.intent, "confidenceScore": round(float(result.confidence), 3)},
-            "slots": _hermes_slots(result, utt.text), "siteId": site_id, "sessionId": utt.id, "id": utt.id,
-            "customData": None, "asrTokens": [], "asrConfidence": None, "wakewordId": None, "lang": None}
-
-
-def hermes_not_recognized(utt: Utterance, site_id: str) -> Dict[str, Any]:
-    return {"input": utt.text, "siteId": site_id, "sessionId": utt.id, "id": utt.id, "customData": None}
-
-
-def hermes_text_captured(utt: Utterance, site_id: str) -> Dict[str, Any]:
-    return {"text": utt.text, "likelihood": 1.0, "seconds": round(utt.end_s - utt.start_s, 3),
-            "siteId": site_id, "sessionId": utt.id, "wakewordId": None, "asrTokens": [], "lang": None}
 
 
 # --- Home Assistant discovery -------------------------------------------------------------

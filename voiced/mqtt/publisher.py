@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, TextIO, Tuple, Union
 
-from voiced.mqtt import payloads
+from voiced.mqtt import hermes, payloads
 from voiced.config import Config, MqttConfig
 from voiced.errors import ConfigError, Problem
 from voiced.mqtt.journal import Journal, JournalError
@@ -27,6 +27,7 @@ from voiced.mqtt.payloads import Topics, Utterance, dumps
 if TYPE_CHECKING:
     from voiced.grammar.matcher import MatchResult
     from voiced.grammar.model import Grammar
+    from voiced.stages import TextMatcher
 
 log = logging.getLogger(__name__)
 
@@ -152,22 +153,26 @@ def topics_for(config: Config) -> Topics:
 
 class Publisher:
     """Publishes results for one site (a voiced.stages.Sink); calls on_listen(bool) when
-    `listen/set` arrives."""
+    listening is switched (`listen/set`, Hermes toggles). `matcher()` is the matcher in use
+    now, for Hermes text queries."""
 
     def __init__(self, link: Link, topics: Topics, config: MqttConfig, site_id: str,
-                 on_listen: Optional[Callable[[bool], None]] = None):
+                 on_listen: Optional[Callable[[bool], None]] = None,
+                 matcher: Callable[[], Optional[TextMatcher]] = lambda: None):
         self._link = link
         self._topics = topics
         self._config = config
         self._site = site_id
         self._on_listen = on_listen
-        self._listening = True
+        self._mutes = hermes.Mutes()  # why it is not listening; listen/set and Hermes toggles
         self._announced: Optional[Grammar] = None  # whose intents Home Assistant is told about
         self._discovery = Coalescer(self._publish_discovery, DISCOVERY_INTERVAL_S)
         link.on_connect(self._publish_state)
         link.subscribe(topics.listen_set, self._handle_listen_set)
         if config.ha_discovery:
             link.subscribe(topics.ha_status, self._handle_ha_status)
+        if config.hermes:
+            hermes.HermesInbox(site_id, self.switch, matcher, link.publish_many).subscribe(link.subscribe)
 
     def announce(self, grammar: Grammar) -> None:
         """Tell Home Assistant this grammar's intent names (after start and on every reload)."""
@@ -181,15 +186,29 @@ class Publisher:
 
     @property
     def listening(self) -> bool:
-        return self._listening
+        return self._mutes.listening
 
     def set_listening(self, on: bool) -> None:
-        self._listening = on
-        self._link.publish_now(self._topics.listen, "on" if on else "off", retain=True)
+        """What `listen/set` does: off mutes; on listens again, whatever else had muted it."""
+        self._switched(*(self._mutes.clear() if on else self._mutes.switch("listen", False)))
+
+    def switch(self, component: str, on: bool, reason: str = "") -> None:
+        """A Hermes toggle: `component` (asr, hotword, audioServer) off or on for `reason`."""
+        self._switched(*self._mutes.switch(component, on, reason))
+        log.info("hermes/%s/toggle%s%s: %s", component, "On" if on else "Off", f" ({reason})" if reason else "",
+                 "listening" if self.listening else f"muted by {', '.join(self._mutes.reasons())}")
+
+    def _switched(self, before: bool, after: bool) -> None:
+        if before != after and self._on_listen:  # first, so the retained state never runs ahead of the daemon
+            self._on_listen(after)
+        self._link.publish_now(self._topics.listen, "on" if after else "off", retain=True)
 
     def publish(self, utt: Utterance, result: MatchResult, grammar: Grammar) -> List[str]:
         """Publish everything one utterance produces, with the actions `grammar` (the one that
         produced `result`) gives its intent; returns the topics, in order."""
+        if not self.listening:  # switched off while this utterance was being transcribed
+            log.info("not publishing %r: muted by %s", utt.text, ", ".join(self._mutes.reasons()))
+            return []
         messages: List[Message] = []
 
         def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False) -> None:
@@ -198,11 +217,11 @@ class Publisher:
         if self._config.publish_transcript:
             send(self._topics.transcript, payloads.transcript_payload(utt, self._site))
         if self._config.hermes:
-            send(payloads.HERMES_TEXT_CAPTURED, payloads.hermes_text_captured(utt, self._site))
+            send(hermes.TEXT_CAPTURED, hermes.text_captured(utt, result, self._site))
         if result.recognized and result.intent is not None:
             send(self._topics.intent(result.intent), payloads.intent_payload(utt, result, self._site))
             if self._config.hermes:
-                send(payloads.hermes_intent_topic(result.intent), payloads.hermes_intent(utt, result, self._site))
+                send(hermes.intent_topic(result.intent), hermes.heard_intent(utt, result, self._site))
             if self._config.ha_discovery:
                 send(self._topics.event, payloads.event_payload(utt, result, self._site))
             for topic, payload, retain in self._actions(result, grammar):
@@ -210,7 +229,7 @@ class Publisher:
         else:
             send(self._topics.not_recognized, payloads.not_recognized_payload(utt, result, self._site))
             if self._config.hermes:
-                send(payloads.HERMES_NOT_RECOGNIZED, payloads.hermes_not_recognized(utt, self._site))
+                send(hermes.NOT_RECOGNIZED, hermes.heard_not_recognized(utt, self._site))
         self._link.publish_many(messages)  # one journal write for the whole utterance
         return [topic for topic, _, _ in messages]
 
@@ -235,7 +254,7 @@ class Publisher:
     # --- network-thread handlers --------------------------------------------------------
 
     def _publish_state(self) -> None:
-        self._link.publish_now(self._topics.listen, "on" if self._listening else "off", retain=True)
+        self._link.publish_now(self._topics.listen, "on" if self.listening else "off", retain=True)
         if self._config.ha_discovery:
             self._discovery.request()
 
@@ -252,8 +271,6 @@ class Publisher:
             log.warning("ignoring %s payload %r (expected on or off)", topic, payload[:40])
             return
         log.info("listening turned %s over MQTT", "on" if on else "off")
-        if self._on_listen:  # first, so the retained state never runs ahead of the daemon
-            self._on_listen(on)
         self.set_listening(on)
 
     def _handle_ha_status(self, topic: str, payload: bytes) -> None:
