@@ -259,3 +259,69 @@ def test_nlu_query_while_muted_and_after_a_grammar_swap(flow, rhasspy):
     flow.matcher = None  # the daemon has not built its matcher yet
     flow.send(*rhasspy.make("nlu.NluQuery", input="hello there", site_id="test", id="q7"))
     assert flow.json("hermes/nlu/intentNotRecognized")[0]["id"] == "q7"
+
+
+# --- the whole daemon ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_daemon_stays_muted_while_rhasspy_speaks_and_answers_text_queries(tmp_path, mosquitto, speech_dir,
+                                                                               rhasspy):
+    import subprocess
+
+    import numpy as np
+    from test_daemon import NotifySocket, daemon_log, pcm, silence, start_daemon
+
+    from voiced.audio.wav import load_audio
+
+    config = tmp_path / "voiced.yaml"
+    config.write_text(f"site_id: test\ngrammar:\n  paths: [{shipped_grammar_path()}]\n"
+                      f"mqtt:\n  host: {mosquitto.host}\n  port: {mosquitto.port}\n  reconnect_max_s: 1\n"
+                      f"  hermes: true\nlogging:\n  level: INFO\n")
+    sub = Subscriber(mosquitto, ["voiced/test/#", "hermes/#"])
+    notify = NotifySocket(tmp_path)
+    proc = start_daemon(config, notify, "--stdin", stdin=subprocess.PIPE)
+    try:
+        assert notify.wait_for("READY=1"), daemon_log(config)
+        assert wait_until(lambda: sub.payloads("voiced/test/listen") == ["on"], 10)
+        for cls in ("asr.AsrToggleOff", "wake.HotwordToggleOff"):
+            sub.client.publish(*rhasspy.make(cls, site_id="test", reason="ttsSay"), qos=1)
+        assert wait_until(lambda: sub.payloads("voiced/test/listen")[-1:] == ["off"], 10)
+        muted = load_audio(speech_dir / "commands/stp_lock_the_front_door.wav")
+        proc.stdin.write(pcm(np.concatenate([silence(1.0), muted, silence(1.5)])))
+        proc.stdin.flush()
+        time.sleep(3.0)  # the clip is read and dropped while muted
+        sub.client.publish(*rhasspy.make("asr.AsrToggleOn", site_id="test", reason="ttsSay"), qos=1)
+        time.sleep(0.5)
+        assert sub.payloads("voiced/test/listen")[-1:] == ["off"]  # the hotword's toggleOff still holds
+        sub.client.publish(*rhasspy.make("wake.HotwordToggleOn", site_id="test", reason="ttsSay"), qos=1)
+        assert wait_until(lambda: sub.payloads("voiced/test/listen")[-1:] == ["on"], 10)
+        # a text query, matched by the grammar the daemon runs
+        sub.client.publish(*rhasspy.make("nlu.NluQuery", input="set the bed light to five", site_id="test",
+                                         id="q1"), qos=1)
+        assert wait_until(lambda: sub.payloads("hermes/nlu/intentParsed"), 10), daemon_log(config)
+        heard = load_audio(speech_dir / "commands/stp_set_bed_light_brightness_to_50_percent.wav")
+        proc.stdin.write(pcm(np.concatenate([silence(1.0), heard, silence(1.5)])))
+        proc.stdin.close()
+        assert proc.wait(120) == 0, daemon_log(config)
+    finally:
+        proc.kill()
+        sub.close()
+        notify.close()
+    assert [t for t, _, _ in sub.messages if t.startswith("voiced/test/intent/")] == \
+        ["voiced/test/intent/DeviceBrightness"], daemon_log(config)
+    intents = [(t, p) for t, p, _ in sub.messages if t.startswith("hermes/intent/")]
+    assert [t for t, _ in intents] == ["hermes/intent/DeviceBrightness"] * 2  # the query's, then the spoken one
+    query, spoken = (rhasspy.parse("nlu.NluIntent", p) for _, p in intents)
+    assert query["message"]["id"] == "q1"
+    assert {e["entity"]: e["value"] for e in spoken["rhasspy"]["entities"]} == {"device": "bed_light",
+                                                                                "brightness": 50}
+    text = spoken["message"]["input"]
+    # the recogniser may write "bed light" or "bedlight": the range is those words, whichever
+    words = {e["entity"]: text[e["start"]:e["end"]] for e in spoken["rhasspy"]["entities"]}
+    assert {k: "".join(w.lower().split()) for k, w in words.items()} == {"device": "bedlight", "brightness": "50"}
+    assert all(e["raw_value"] == words[e["entity"]] for e in spoken["rhasspy"]["entities"]), text
+    (captured,) = [rhasspy.parse("asr.AsrTextCaptured", p)["message"] for p in sub.payloads("hermes/asr/textCaptured")]
+    own = json.loads(sub.payloads("voiced/test/intent/DeviceBrightness")[0])
+    assert captured["seconds"] == round(own["latency_ms"]["asr"] / 1000.0, 3) < own["end_s"] - own["start_s"]
+    assert captured["likelihood"] == own["confidence"]
