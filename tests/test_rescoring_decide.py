@@ -50,6 +50,9 @@ def test_a_wrong_slot_word_is_corrected_by_the_audio(stack, speech_dir):
     assert result.intent == "LightColor"
     assert {k: s.value for k, s in result.slots.items()} == {"area": "kitchen", "color": "green"}
     assert result.to_dict()["decided_by"] == "rescoring"
+    # each slot still knows which words of the text it is (for Hermes' slot ranges)
+    spans = {k: s.span for k, s in result.slots.items()}
+    assert {k: result.text[a:b] for k, (a, b) in spans.items()} == {"area": "kitchen", "color": "grain"}
 
 
 def test_base_en_misrecognition_is_recovered(stack, speech_dir):
@@ -155,3 +158,21 @@ def test_a_scoring_failure_leaves_that_utterance_to_the_matcher(stack, speech_di
     assert len([r for r in caplog.records if "no rescoring for this utterance" in r.getMessage()]) == 1
     # nothing was switched off: the next utterance is rescored as usual
     assert rescorer.decide(match, transcript, transcriber.encoder_states()).decided_by == "rescoring"
+
+
+def test_a_reading_found_by_sound_takes_the_place_of_the_words_the_matcher_parsed():
+    """A sentence found by sound has no place in the text of its own: its slots take the span of
+    the same slot in the matcher's parse of the same intent (here a rejected best guess)."""
+    from voiced.grammar.matcher import MatchResult, SlotMatch
+    from voiced.rescoring.rescorer import _placed
+
+    text = "So, kitchen likes to grain."
+    match = MatchResult(text=text, alternatives=[
+        ("LightColor", 0.6, {"area": SlotMatch("kitchen", "kitchen", 1.0, span=(4, 11)),
+                             "color": SlotMatch("green", "grain", 0.7, span=(21, 26))}),
+        ("LightOn", 0.5, {"area": SlotMatch("kitchen", "kitchen", 1.0, span=(0, 2))})])
+    found = {"area": SlotMatch("kitchen", "kitchen", 1.0), "color": SlotMatch("green", "green", 1.0),
+             "brightness": SlotMatch(50, "50", 1.0)}
+    placed = _placed(found, match, "LightColor")
+    assert {k: s.span for k, s in placed.items()} == {"area": (4, 11), "color": (21, 26), "brightness": None}
+    assert placed["color"].raw == "green"  # only the place is taken, not the value or the words

@@ -151,7 +151,7 @@ def _slot_alternatives(matcher, c, tokens: List[str], lists: Dict[Tuple[str, str
             if sentence is None:
                 continue
             slots = dict(c.slots)
-            slots[name] = type(match)(close.value, close.spoken, close.similarity)
+            slots[name] = type(match)(close.value, close.spoken, close.similarity, span=match.span)
             out.append(Reading(c.intent, slots, sentence, c.confidence, c.template, "slot", dict(c.spans)))
     out.sort(key=lambda r: -min(s.confidence for s in r.slots.values()))
     return out

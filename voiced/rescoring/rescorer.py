@@ -38,7 +38,7 @@ import numpy as np
 from voiced.asr.constrained import SearchSettings, SearchStats, compile_grammar
 from voiced.asr.constrained import search as grammar_search
 from voiced.asr.scoring import Pruning, ScoringError, SequenceScore, transcript_score
-from voiced.grammar.matcher import FUZZY, RESCORING, MatchResult
+from voiced.grammar.matcher import FUZZY, RESCORING, MatchResult, SlotMatch
 from voiced.rescoring.candidates import Reading, Restyler, build_readings, grammar_readings, neighbour_readings
 from voiced.rescoring.carriers import CarrierRenderer
 from voiced.rescoring.neighbours import SentenceIndex
@@ -252,7 +252,7 @@ class Rescorer:
         else:
             result.recognized = True
             result.intent = reading.intent
-            result.slots = dict(reading.slots)
+            result.slots = _placed(reading.slots, match, reading.intent)
             result.template = reading.template
             result.confidence = confidence(gap, margin, self.config.max_gap)
         log.debug("rescored %r: %s %s gap %.2f margin %.2f (%d candidates, %.0f ms)", transcript.text,
@@ -293,6 +293,20 @@ def make_rescorer(config: RescoringConfig, transcriber, matcher) -> Optional[Res
 
 def _words(text: str) -> int:
     return len(_WORD.findall(text))
+
+
+def _placed(slots: Dict[str, SlotMatch], match: MatchResult, intent: str) -> Dict[str, SlotMatch]:
+    """`slots`, each with the characters of the text its words take up: where the text matcher's
+    parse of the same intent put a slot of that name, when the reading has no place of its own
+    (a sentence found by sound, or a value the audio chose for words the matcher could not place)."""
+    heard: Dict[str, SlotMatch] = {}
+    for name, _, parsed in reversed(match.alternatives):
+        if name == intent:
+            heard.update(parsed)
+    if match.intent == intent:
+        heard.update(match.slots)
+    return {name: slot if slot.span is not None or name not in heard
+            else dataclasses.replace(slot, span=heard[name].span) for name, slot in slots.items()}
 
 
 def _tagged(match: MatchResult, decided_by: str) -> MatchResult:
