@@ -33,7 +33,7 @@ rm -f "$log"
 # from a venv of its own; without it they make it themselves, or skip when it cannot be had.
 if [[ ",${extras}," == *",test,"* ]]; then
     [ -x .venv-hermes/bin/python ] || python3 -m venv .venv-hermes
-    if ! .venv-hermes/bin/python -m pip install -q --disable-pip-version-check "rhasspy-hermes==0.6.2" >"$log" 2>&1; then
+    if ! .venv-hermes/bin/python -m pip install -q "rhasspy-hermes==0.6.2" >"$log" 2>&1; then
         echo "note: rhasspy-hermes could not be installed into .venv-hermes; the Hermes tests will say why" >&2
     fi
     rm -f "$log"
