@@ -21,7 +21,7 @@ from voiced.mqtt import payloads
 from voiced.config import Config, MqttConfig
 from voiced.errors import ConfigError, Problem
 from voiced.mqtt.journal import Journal, JournalError
-from voiced.mqtt.link import Message, MessageHandler, MqttLink, Payload, read_password, tls_paths
+from voiced.mqtt.link import Message, MessageHandler, MqttLink, Payload, QosMessage, read_password, tls_paths
 from voiced.mqtt.payloads import Topics, Utterance, dumps
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ class Link(Protocol):
     def connected(self) -> bool:
         """Connected now (messages go out at once rather than after the next connect)."""
 
-    def publish_many(self, messages: Sequence[Message]) -> int:
-        """Queue messages (QoS 1, kept until acknowledged); returns how many were accepted."""
+    def publish_many(self, messages: Sequence[Union[Message, QosMessage]]) -> int:
+        """Queue messages (QoS 1 unless given, kept until sent); returns how many were accepted."""
 
     def publish_now(self, topic: str, payload: Payload, retain: bool = True) -> None:
         """Retained state for the current connection only (not journalled)."""
@@ -75,9 +75,9 @@ class StdoutLink:
     def publish(self, topic: str, payload: Payload, retain: bool = False) -> bool:
         return self.publish_many([(topic, payload, retain)]) == 1
 
-    def publish_many(self, messages: Sequence[Message]) -> int:
+    def publish_many(self, messages: Sequence[Union[Message, QosMessage]]) -> int:
         with self._lock:
-            for topic, payload, _ in messages:
+            for topic, payload, *_ in messages:
                 text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
                 print(f"{topic} {text}", file=self._stream, flush=True)
         return len(messages)
@@ -190,10 +190,10 @@ class Publisher:
     def publish(self, utt: Utterance, result: MatchResult, grammar: Grammar) -> List[str]:
         """Publish everything one utterance produces, with the actions `grammar` (the one that
         produced `result`) gives its intent; returns the topics, in order."""
-        messages: List[Message] = []
+        messages: List[QosMessage] = []
 
-        def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False) -> None:
-            messages.append((topic, data if isinstance(data, str) else dumps(data), retain))
+        def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False, qos: int = 1) -> None:
+            messages.append((topic, data if isinstance(data, str) else dumps(data), retain, qos))
 
         if self._config.publish_transcript:
             send(self._topics.transcript, payloads.transcript_payload(utt, self._site))
@@ -205,31 +205,31 @@ class Publisher:
                 send(payloads.hermes_intent_topic(result.intent), payloads.hermes_intent(utt, result, self._site))
             if self._config.ha_discovery:
                 send(self._topics.event, payloads.event_payload(utt, result, self._site))
-            for topic, payload, retain in self._actions(result, grammar):
-                send(topic, payload, retain)
+            for topic, payload, retain, qos in self._actions(result, grammar):
+                send(topic, payload, retain, qos)
         else:
             send(self._topics.not_recognized, payloads.not_recognized_payload(utt, result, self._site))
             if self._config.hermes:
                 send(payloads.HERMES_NOT_RECOGNIZED, payloads.hermes_not_recognized(utt, self._site))
         self._link.publish_many(messages)  # one journal write for the whole utterance
-        return [topic for topic, _, _ in messages]
+        return [message[0] for message in messages]
 
-    def _actions(self, result: MatchResult, grammar: Grammar) -> List[Tuple[str, str, bool]]:
+    def _actions(self, result: MatchResult, grammar: Grammar) -> List[Tuple[str, str, bool, int]]:
         intent = grammar.intents.get(result.intent) if result.intent is not None else None
         action = intent.action if intent is not None else None
         if not action:
             return []
         from voiced.grammar.actions import render_action
 
-        rendered: List[Tuple[str, str, bool]] = []
+        rendered: List[Tuple[str, str, bool, int]] = []
         for one in action if isinstance(action, list) else [action]:
             try:
                 topic, payload = render_action(one, result)
             except Exception as exc:  # noqa: BLE001 - a bad action must not lose the intent itself
                 log.error("action of intent %s refused (topic %s): %s", result.intent, one.topic, exc)
                 continue
-            # Actions always go out at QoS 1 through the outbox (at least once, never lost).
-            rendered.append((topic, payload, bool(one.retain)))
+            # At the action's own QoS, through the outbox and journal like the intent (voiced.mqtt.link).
+            rendered.append((topic, payload, bool(one.retain), one.qos))
         return rendered
 
     # --- network-thread handlers --------------------------------------------------------
