@@ -345,7 +345,7 @@ def test_home_assistant_discovery_is_resent_when_home_assistant_comes_online(pub
     publisher, _, sub, _, _ = publisher_setup
     topic = "homeassistant/event/voiced_test/intent/config"
     config = json_of(sub, topic)
-    assert config["event_types"] == ["LightOn", "TimeGet"]
+    assert config["event_types"] == ["LightOn", "TimeGet", "not_recognized"]
     assert config["availability_topic"] == "voiced/test/status" and config["state_topic"] == "voiced/test/event"
     count = len(sub.payloads(topic))
     sub.client.publish("homeassistant/status", "online", qos=1)

@@ -5,8 +5,12 @@ per-intent actions); MqttLink (voiced.mqtt.link) makes sure it arrives. The acti
 grammar that produced the result, handed over with it (voiced.stages.Sink), so a reload never
 pairs a result with another grammar's actions. An action that cannot be
 rendered (a value that cannot be part of a topic) is refused with one log line; the intent's
-own messages still go out. Home Assistant discovery is re-announced at most once a second,
-however often Home Assistant says `online`.
+own messages still go out. Home Assistant discovery (voiced.mqtt.discovery) is re-announced
+at most once a second, however often Home Assistant says `online`.
+
+Feedback for lights and sounds (`speech` when an utterance starts and ends, `result` as soon
+as it is known) is sent at once on the current connection and never queued: a beep an hour
+late after a broker outage helps no one.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, TextIO, Tuple, Union
 
-from voiced.mqtt import payloads
+from voiced.mqtt import discovery, payloads
 from voiced.config import Config, MqttConfig
 from voiced.errors import ConfigError, Problem
 from voiced.mqtt.journal import Journal, JournalError
@@ -162,6 +166,9 @@ class Publisher:
         self._site = site_id
         self._on_listen = on_listen
         self._listening = True
+        self._speaking = False
+        self._model: Optional[str] = None
+        self._last: Tuple[Optional[Utterance], Optional[MatchResult]] = (None, None)  # for the HA sensors
         self._announced: Optional[Grammar] = None  # whose intents Home Assistant is told about
         self._discovery = Coalescer(self._publish_discovery, DISCOVERY_INTERVAL_S)
         link.on_connect(self._publish_state)
@@ -175,9 +182,19 @@ class Publisher:
         if self._config.ha_discovery and self._link.connected:
             self._discovery.request()
 
+    def describe(self, model: str) -> None:
+        """The speech model's name, once it is loaded (Home Assistant's diagnostic sensor)."""
+        self._model = model
+        self._publish_ha_state()
+
     def close(self) -> None:
         """Cancel a re-announcement still waiting (before the link closes)."""
         self._discovery.cancel()
+
+    def speech(self, started: bool) -> None:
+        """An utterance started or ended (voiced.stages.SpeechListener): retained `start` / `stop`."""
+        self._speaking = started
+        self._link.publish_now(self._topics.speech, "start" if started else "stop", retain=True)
 
     @property
     def listening(self) -> bool:
@@ -195,6 +212,9 @@ class Publisher:
         def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False, qos: int = 1) -> None:
             messages.append((topic, data if isinstance(data, str) else dumps(data), retain, qos))
 
+        self._link.publish_now(self._topics.result, dumps(payloads.result_payload(utt, result, self._site)),
+                               retain=False)
+
         if self._config.publish_transcript:
             send(self._topics.transcript, payloads.transcript_payload(utt, self._site))
         if self._config.hermes:
@@ -204,14 +224,18 @@ class Publisher:
             if self._config.hermes:
                 send(payloads.hermes_intent_topic(result.intent), payloads.hermes_intent(utt, result, self._site))
             if self._config.ha_discovery:
-                send(self._topics.event, payloads.event_payload(utt, result, self._site))
+                send(self._topics.event, discovery.event_payload(utt, result, self._site))
             for topic, payload, retain, qos in self._actions(result, grammar):
                 send(topic, payload, retain, qos)
         else:
             send(self._topics.not_recognized, payloads.not_recognized_payload(utt, result, self._site))
             if self._config.hermes:
                 send(payloads.HERMES_NOT_RECOGNIZED, payloads.hermes_not_recognized(utt, self._site))
+            if self._config.ha_discovery:
+                send(self._topics.event, discovery.event_payload(utt, result, self._site))
         self._link.publish_many(messages)  # one journal write for the whole utterance
+        self._last = (utt, result)
+        self._publish_ha_state()
         return [message[0] for message in messages]
 
     def _actions(self, result: MatchResult, grammar: Grammar) -> List[Tuple[str, str, bool, int]]:
@@ -236,15 +260,23 @@ class Publisher:
 
     def _publish_state(self) -> None:
         self._link.publish_now(self._topics.listen, "on" if self._listening else "off", retain=True)
+        self._link.publish_now(self._topics.speech, "start" if self._speaking else "stop", retain=True)
         if self._config.ha_discovery:
             self._discovery.request()
+            self._publish_ha_state()
+
+    def _publish_ha_state(self) -> None:
+        if self._config.ha_discovery:
+            utt, result = self._last
+            self._link.publish_now(self._topics.state, dumps(discovery.state_payload(self._model, utt, result)),
+                                   retain=True)
 
     def _publish_discovery(self) -> None:
         grammar = self._announced
         if grammar is None:
             return
-        config = payloads.ha_discovery(self._topics, grammar.intent_names())
-        self._link.publish_now(self._topics.discovery, dumps(config), retain=True)
+        for topic, config in discovery.entities(self._topics, grammar.intent_names()):
+            self._link.publish_now(topic, dumps(config), retain=True)
 
     def _handle_listen_set(self, topic: str, payload: bytes) -> None:
         on = payloads.parse_switch(payload)
