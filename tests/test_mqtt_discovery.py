@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import replace
 from typing import Any, Dict, List, Tuple
 
@@ -258,4 +259,40 @@ def test_without_discovery_there_is_feedback_but_nothing_for_home_assistant(mosq
         assert "voiced/test/state" not in topics and "voiced/test/event" not in topics
     finally:
         sub.close()
+        link.close()
+
+
+def test_feedback_while_the_broker_is_away_is_dropped_and_the_intent_is_kept(mosquitto_factory):
+    from voiced.grammar.loader import load_grammar_text
+    from voiced.grammar.matcher import Matcher
+    from voiced.mqtt.publisher import Publisher
+
+    broker = mosquitto_factory()
+    broker.stop()
+    grammar = load_grammar_text(GRAMMAR)
+    cfg = replace(MqttConfig(), host=broker.host, port=broker.port, reconnect_max_s=1, ha_discovery=True)
+    link = MqttLink(cfg, "voiced-away", "voiced/test/status")
+    publisher = Publisher(link, Topics("voiced", "test"), cfg, "test")
+    publisher.announce(grammar)
+    link.start(wait_s=0.5)
+    try:
+        publisher.speech(True)
+        utt = Utterance(id="u1", text="what time is it", start_s=0, end_s=1, latency_ms={"total": 5.0})
+        publisher.publish(utt, Matcher(grammar).match(utt.text), grammar)
+        publisher.speech(False)
+        broker.start()
+        sub = Subscriber(broker, ["voiced/test/#"])
+        try:
+            assert link.wait_connected(20) and link.flush(10)
+            assert wait_until(lambda: sub.payloads("voiced/test/intent/TimeGet"), 10)  # queued, so kept
+            assert wait_until(lambda: sub.payloads("voiced/test/state"), 10)
+            time.sleep(0.5)
+            assert sub.payloads("voiced/test/result") == []  # a beep this late helps no one
+            assert sub.payloads("voiced/test/speech")[-1:] == ["stop"]  # the state, sent again on connect
+            assert "start" not in sub.payloads("voiced/test/speech")
+            # The sensors' state is sent again on connect, with the utterance heard while away.
+            assert json.loads(sub.payloads("voiced/test/state")[-1])["transcript"] == "what time is it"
+        finally:
+            sub.close()
+    finally:
         link.close()

@@ -194,7 +194,7 @@ class Publisher:
     def speech(self, started: bool) -> None:
         """An utterance started or ended (voiced.stages.SpeechListener): retained `start` / `stop`."""
         self._speaking = started
-        self._link.publish_now(self._topics.speech, "start" if started else "stop", retain=True)
+        self._feedback(self._topics.speech, "start" if started else "stop", retain=True)
 
     @property
     def listening(self) -> bool:
@@ -212,8 +212,7 @@ class Publisher:
         def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False, qos: int = 1) -> None:
             messages.append((topic, data if isinstance(data, str) else dumps(data), retain, qos))
 
-        self._link.publish_now(self._topics.result, dumps(payloads.result_payload(utt, result, self._site)),
-                               retain=False)
+        self._feedback(self._topics.result, dumps(payloads.result_payload(utt, result, self._site)), retain=False)
 
         if self._config.publish_transcript:
             send(self._topics.transcript, payloads.transcript_payload(utt, self._site))
@@ -268,8 +267,12 @@ class Publisher:
     def _publish_ha_state(self) -> None:
         if self._config.ha_discovery:
             utt, result = self._last
-            self._link.publish_now(self._topics.state, dumps(discovery.state_payload(self._model, utt, result)),
-                                   retain=True)
+            self._feedback(self._topics.state, dumps(discovery.state_payload(self._model, utt, result)), retain=True)
+
+    def _feedback(self, topic: str, payload: str, retain: bool) -> None:
+        """Now or never: while disconnected it is dropped here (what is retained is sent again on connect)."""
+        if self._link.connected:
+            self._link.publish_now(topic, payload, retain=retain)
 
     def _publish_discovery(self) -> None:
         grammar = self._announced
