@@ -87,8 +87,8 @@ class SpeechListener(Protocol):
     for lights and sounds). A Sink that is also a SpeechListener gets both."""
 
     def speech(self, started: bool) -> None:
-        """Processing thread: an utterance started (True) or ended or was dropped (False), before
-        its result is computed. Must return at once: it sits on the audio path."""
+        """Processing thread: an utterance started (True), or ended or was dropped (False), before
+        its result is published. Must return at once: it sits on the audio path."""
 
 
 ResultCallback = Callable[["Utterance", "MatchResult"], object]
