@@ -411,7 +411,8 @@ def test_speech_and_result_feedback_come_in_order_for_real_utterances(mosquitto,
     write_wav(wav, np.concatenate([silence(1.0), load_audio(speech_dir / CLIPS[1][0]), silence(1.5),
                                    load_audio(speech_dir / stray), silence(1.5)]))
     config = write_config(tmp_path, mosquitto)
-    config.write_text(config.read_text().replace("  reconnect_max_s: 1\n", "  reconnect_max_s: 1\n  ha_discovery: true\n"))
+    config.write_text(config.read_text().replace("  reconnect_max_s: 1\n",
+                                                 "  reconnect_max_s: 1\n  ha_discovery: true\n"))
     sub = Subscriber(mosquitto, ["voiced/test/#", "homeassistant/#"])
     proc = start_daemon(config, None, "--file", str(wav), "--fast")
     try:
