@@ -101,17 +101,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
 
 
 class Subscriber:
-    """A plain paho client that records (topic, payload, retain) in arrival order."""
+    """A plain paho client that records (topic, payload, retain) in arrival order, and the QoS
+    of each in `qos` (at most the subscription's `qos`)."""
 
     def __init__(self, broker, topics: List[str], client_id: str = "test-sub", persistent: bool = False,
-                 **tls):
+                 qos: int = 1, **tls):
         self.messages: List[Tuple[str, str, bool]] = []
+        self.qos: List[Tuple[str, int]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=not persistent)
         self.topics = topics
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, qos) for t in topics])
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.2, 1)
@@ -122,6 +124,7 @@ class Subscriber:
     def _on_message(self, client, userdata, msg) -> None:
         with self._lock:
             self.messages.append((msg.topic, msg.payload.decode(), bool(msg.retain)))
+            self.qos.append((msg.topic, msg.qos))
 
     def payloads(self, topic: str) -> List[str]:
         with self._lock:

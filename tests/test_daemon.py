@@ -401,3 +401,52 @@ def test_intents_queued_while_the_broker_is_down_survive_sigterm_and_sigkill(mos
         proc.kill()
         sub.close()
         notify.close()
+
+
+def test_speech_and_result_feedback_come_in_order_for_real_utterances(mosquitto, speech_dir, tmp_path):
+    """For lights and sounds: `speech` start/stop as the VAD opens and closes each utterance, then
+    its `result`, before the intent itself; Home Assistant's device gets every entity and its state."""
+    stray = "sentences/librispeech_251-118436-0001.wav"  # "I tell you it is not poison she cried"
+    wav = tmp_path / "heard.wav"
+    write_wav(wav, np.concatenate([silence(1.0), load_audio(speech_dir / CLIPS[1][0]), silence(1.5),
+                                   load_audio(speech_dir / stray), silence(1.5)]))
+    config = write_config(tmp_path, mosquitto)
+    config.write_text(config.read_text().replace("  reconnect_max_s: 1\n",
+                                                 "  reconnect_max_s: 1\n  ha_discovery: true\n"))
+    sub = Subscriber(mosquitto, ["voiced/test/#", "homeassistant/#"])
+    proc = start_daemon(config, None, "--file", str(wav), "--fast")
+    try:
+        assert proc.wait(240) == 0, daemon_log(config)
+        assert wait_until(lambda: sub.payloads("voiced/test/status")[-1:] == ["offline"], 10)
+        with sub._lock:
+            timeline = [(t.split("/", 2)[2], p) for t, p, _ in sub.messages
+                        if t in ("voiced/test/speech", "voiced/test/result") or t.startswith("voiced/test/intent/")]
+        assert timeline[0] == ("speech", "stop"), timeline  # the state on connect, before anything is heard
+        groups: List[List[str]] = []  # one per utterance: start, stop, then its result and intent if any
+        for kind, payload in timeline[1:]:
+            if kind == "speech" and payload == "start":
+                groups.append(["start"])
+            elif kind == "speech":
+                groups[-1].append("stop")
+            elif kind == "result":
+                message = json.loads(payload)
+                groups[-1].append(f"result {message['result']} {message['intent']}")
+            else:
+                groups[-1].append(kind)
+        assert groups[0] == ["start", "stop", "result recognized LockLock", "intent/LockLock"], timeline
+        for group in groups[1:]:
+            assert group[:2] == ["start", "stop"] and len(group) <= 3, timeline
+        assert "result not_recognized None" in [g[2] for g in groups[1:] if len(g) == 3], timeline
+
+        results = [json.loads(p) for p in sub.payloads("voiced/test/result")]
+        assert results[0]["utterance_id"] == intents(sub)[0]["utterance_id"]
+        events = [json.loads(p) for p in sub.payloads("voiced/test/event")]
+        assert [e["event_type"] for e in events] == ["LockLock"] + ["not_recognized"] * (len(results) - 1)
+        state = json.loads(sub.payloads("voiced/test/state")[-1])
+        assert state["transcript"] == results[-1]["text"] and state["result"] == "not_recognized"
+        assert state["model"] and state["latency_ms"] is not None
+        configs = [t for t, _, _ in sub.messages if t.startswith("homeassistant/") and t.endswith("/config")]
+        assert len(set(configs)) == 6, configs
+    finally:
+        proc.kill()
+        sub.close()

@@ -43,6 +43,18 @@ def test_append_done_and_replay_in_order(tmp_path):
     assert contents(Journal(path, limit=100))[-1] == messages(1, start=9)[0]
 
 
+def test_a_message_keeps_its_qos_across_a_restart(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    journal = Journal(path, limit=100)
+    journal.append([("voiced/test/a", b"0", False, 0), ("voiced/test/b", b"2", False, 2)] + messages(1))
+    journal.close()
+    again = Journal(path, limit=100)
+    assert [r.qos for r in again.pending()] == [0, 2, 1]
+    again.close()
+    # Only a QoS other than 1 is written, so a journal from before QoS was kept reads as QoS 1.
+    assert [json.loads(line).get("qos") for line in path.read_text().splitlines()[1:]] == [0, 2, None]
+
+
 def test_an_empty_outbox_leaves_only_the_header(tmp_path):
     path = tmp_path / "outbox.jsonl"
     journal = Journal(path, limit=100)

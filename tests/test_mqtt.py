@@ -345,7 +345,7 @@ def test_home_assistant_discovery_is_resent_when_home_assistant_comes_online(pub
     publisher, _, sub, _, _ = publisher_setup
     topic = "homeassistant/event/voiced_test/intent/config"
     config = json_of(sub, topic)
-    assert config["event_types"] == ["LightOn", "TimeGet"]
+    assert config["event_types"] == ["LightOn", "TimeGet", "not_recognized"]
     assert config["availability_topic"] == "voiced/test/status" and config["state_topic"] == "voiced/test/event"
     count = len(sub.payloads(topic))
     sub.client.publish("homeassistant/status", "online", qos=1)
@@ -570,6 +570,73 @@ def test_an_action_with_an_unsendable_topic_is_refused_and_the_intent_still_publ
         (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
         assert "LightOn" in line and "zigbee2mqtt/{area}_light/set" in line and "living_room/#" in line
         assert link.alive() and link.pending() == 0
+    finally:
+        sub.close()
+        link.close()
+
+
+# --- an action's QoS ----------------------------------------------------------------------------
+
+QOS_GRAMMAR = """
+intents:
+  BellRing:
+    data:
+      - sentences: ["ring the bell"]
+    action:
+      - {topic: "device/qos0", payload: "a"}
+      - {topic: "device/qos1", payload: "b", qos: 1}
+      - {topic: "device/qos2", payload: "c", qos: 2}
+"""
+
+
+def test_each_action_reaches_the_broker_at_its_own_qos_and_the_intent_at_qos_1(mosquitto):
+    from voiced.grammar.loader import load_grammar_text
+    from voiced.grammar.matcher import Matcher
+    from voiced.mqtt.payloads import Topics, Utterance
+    from voiced.mqtt.publisher import Publisher
+
+    grammar = load_grammar_text(QOS_GRAMMAR)
+    cfg = replace(MqttConfig(), host=mosquitto.host, port=mosquitto.port)
+    link = MqttLink(cfg, "voiced-pub", "voiced/test/status")
+    publisher = Publisher(link, Topics("voiced", "test"), cfg, "test")
+    sub = Subscriber(mosquitto, ["device/#", "voiced/test/intent/#"], qos=2)  # delivers min(sent, 2)
+    link.start()
+    assert link.wait_connected(10)
+    try:
+        result = Matcher(grammar).match("ring the bell")
+        publisher.publish(Utterance(id="u1", text="ring the bell", start_s=0.0, end_s=1.0), result, grammar)
+        assert wait_until(lambda: len(sub.qos) == 4, 10), sub.messages
+        assert sorted(sub.qos) == [("device/qos0", 0), ("device/qos1", 1), ("device/qos2", 2),
+                                   ("voiced/test/intent/BellRing", 1)]
+        assert link.flush(5)  # the QoS 0 one left the outbox once written, with nothing to acknowledge
+    finally:
+        sub.close()
+        link.close()
+
+
+def test_a_qos_0_message_waits_in_the_journal_for_the_broker_and_goes_out_once_at_qos_0(mosquitto_factory,
+                                                                                          tmp_path):
+    from voiced.mqtt.journal import HEADER, Journal
+
+    broker = mosquitto_factory()
+    broker.stop()
+    path = tmp_path / "outbox.jsonl"
+    cfg = replace(MqttConfig(), host=broker.host, port=broker.port, reconnect_max_s=1, keepalive_s=5)
+    link = MqttLink(cfg, client_id="voiced-test", status_topic="voiced/test/status",
+                    journal=Journal(path, limit=100))
+    link.publish_many([("voiced/test/fire", "0", False, 0), ("voiced/test/sure", "1", False)])
+    assert link.pending() == 2 and '"qos": 0' in path.read_text()
+    broker.start()
+    sub = Subscriber(broker, ["voiced/test/fire", "voiced/test/sure"], qos=2)
+    link.start()  # the broker was away until now: both go out from the outbox on connect
+    try:
+        assert link.wait_connected(20)
+        assert link.flush(10)
+        link.publish("voiced/test/sure", "2")  # after the resend, so it shows nothing more comes
+        assert wait_until(lambda: sub.payloads("voiced/test/sure") == ["1", "2"], 10)
+        assert [(t, p, q) for (t, p, _), (_, q) in zip(sub.messages, sub.qos)] == [
+            ("voiced/test/fire", "0", 0), ("voiced/test/sure", "1", 1), ("voiced/test/sure", "2", 1)]
+        assert path.read_bytes() == HEADER
     finally:
         sub.close()
         link.close()

@@ -14,11 +14,12 @@ from voiced.config import Config
 from voiced.vad.endpoint import AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_START, Event
 from voiced.grammar.loader import load_grammar_text
 from voiced.grammar.matcher import Matcher, MatchResult
+from voiced.grammar.model import Grammar
 from voiced.interpreter import Interpreter
 from voiced.mqtt.payloads import Utterance
 from voiced.pipeline import UtteranceProcessor
 from voiced.mqtt.publisher import Publisher, StdoutLink, topics_for
-from voiced.stages import Finished, Observer, Recogniser, Sink, TextMatcher
+from voiced.stages import Finished, Observer, Recogniser, Sink, SpeechListener, TextMatcher
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -166,3 +167,45 @@ def test_a_plain_function_still_receives_every_result():
     ((utt, result),) = published
     assert result.recognized and result.intent == "LightOn" and result.decided_by == "fuzzy"
     assert set(utt.latency_ms) == {"asr", "match", "rescore", "total"}
+
+
+class Heard:
+    """A Sink that is also a SpeechListener: records every call in order."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: List[str] = []
+        self._fail = fail
+
+    def speech(self, started: bool) -> None:
+        self.calls.append("start" if started else "stop")
+        if self._fail:
+            raise RuntimeError("the light is unplugged")
+
+    def publish(self, utterance: Utterance, result: MatchResult, grammar: Grammar) -> object:
+        self.calls.append(f"result {result.intent}")
+        return None
+
+
+def test_a_speech_listener_hears_start_and_end_before_the_result_and_with_speculation_too():
+    heard = Heard()
+    listener: SpeechListener = heard
+    processor = UtteranceProcessor(FakeRecogniser(), Matcher(load_grammar_text(grammar_text("old"))), heard,
+                                   speculative=True)
+    utterance(processor)
+    utterance(processor, speculate=True)  # the result is ready before the end: still told after it
+    assert heard.calls == ["start", "stop", "result LightOn"] * 2 and isinstance(listener, SpeechListener)
+    # Listening switched off mid-utterance: the speech is over, and no result comes.
+    processor.handle(Event(SPEECH_START, 1.0, 1, start_s=1.0))
+    processor.abandon()
+    processor.abandon()  # nothing in progress: nothing to tell
+    assert heard.calls[6:] == ["start", "stop"]
+    # The plain publisher is one, the function sink is not.
+    assert isinstance(publisher_lines()[0], SpeechListener) and not isinstance(lambda u, r: None, SpeechListener)
+
+
+def test_a_failing_speech_listener_never_costs_the_utterance(caplog):
+    heard = Heard(fail=True)
+    processor = UtteranceProcessor(FakeRecogniser(), Matcher(load_grammar_text(grammar_text("old"))), heard)
+    utterance(processor)
+    assert heard.calls == ["start", "stop", "result LightOn"] and processor.completed == 1
+    assert "the light is unplugged" in caplog.text

@@ -203,7 +203,8 @@ class MqttConfig:
               "else ~/.local/state/voiced", nonempty=True)
     publish_transcript: bool = setting(False, "also publish every transcript")
     hermes: bool = setting(False, "also publish Hermes (Rhasspy) topics and payloads")
-    ha_discovery: bool = setting(False, "publish Home Assistant MQTT discovery for an event entity")
+    ha_discovery: bool = setting(False, "announce voiced to Home Assistant (MQTT discovery) as one device per site: "
+                                        "command events, a listening switch, speech and transcript sensors")
     discovery_prefix: str = setting("homeassistant", "Home Assistant discovery prefix", topic="prefix")
     tls: TlsConfig = field(default_factory=TlsConfig, metadata={"doc": "TLS settings"})
 

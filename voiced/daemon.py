@@ -112,6 +112,7 @@ class Daemon:
         _, plan = plan_for_config(cfg.model)
         files = resolve_model(cfg.resolve(cfg.model.path), models_dir())
         self.model_name = files.name
+        self.publisher.describe(files.name)
         self.endpointer, self.processor = build_stages(cfg, files, plan.asr, plan.vad.intra_op_threads, matcher,
                                                        self.publisher, make_recorder(cfg), self.observer)
 

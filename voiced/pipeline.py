@@ -1,6 +1,7 @@
 """The processing stage: endpointer events in, published results out, one utterance at a time.
 
-    speech_start        → reset the recogniser, remember where the utterance began
+    speech_start        → reset the recogniser, remember where the utterance began (and tell
+                          a SpeechListener sink, as speech_end does, before any result)
     audio               → feed the recogniser (a streaming model encodes as it goes)
     speech_maybe_ended  → the speaker paused
     audio_complete      → the utterance has all its audio unless speech resumes: with
@@ -31,7 +32,7 @@ from voiced.vad.endpoint import (AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_MAYBE
 from voiced.interpreter import Interpreter
 from voiced.mqtt.payloads import Utterance
 from voiced.stages import (NO_OBSERVER, Finished, Observer, Recogniser, Recorder, Rescorer, ResultCallback, Sink,
-                           TextMatcher)
+                           SpeechListener, TextMatcher)
 
 if TYPE_CHECKING:
     from voiced.asr.models import ModelFiles
@@ -75,6 +76,7 @@ class UtteranceProcessor:
         self.transcriber = transcriber
         self.interpreter = Interpreter(matcher, rescorer, recorder)
         self._sink: Sink = publish if isinstance(publish, Sink) else _CallbackSink(publish)
+        self._listener: Optional[SpeechListener] = publish if isinstance(publish, SpeechListener) else None
         self._observer = observer
         self._stream_started_at = stream_started_at
         self._audio: List[np.ndarray] = []
@@ -102,6 +104,7 @@ class UtteranceProcessor:
             self._audio = []
             self._spec = None
             self._start_s = event.start_s if event.start_s is not None else event.time_s
+            self._tell(True)
         elif event.kind == AUDIO and self.in_utterance and event.audio is not None:
             self._discard("more audio")
             self.transcriber.feed(event.audio)
@@ -116,8 +119,16 @@ class UtteranceProcessor:
             log.debug("speech resumed at %.2f s", event.time_s)
             self._discard("speech resumed")
         elif event.kind == SPEECH_END and self.in_utterance:
+            self._tell(False)
             return self._finish(event)
         return None
+
+    def _tell(self, started: bool) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.speech(started)
+            except Exception:  # noqa: BLE001 - feedback must never cost an utterance
+                log.exception("error telling that speech %s", "started" if started else "ended")
 
     def _discard(self, why: str) -> None:
         if self._spec is not None:
@@ -143,6 +154,8 @@ class UtteranceProcessor:
 
     def abandon(self) -> None:
         """Drop the utterance in progress (listening was switched off)."""
+        if self.in_utterance:
+            self._tell(False)
         self.transcriber.reset()
         self._audio = []
         self._spec = None

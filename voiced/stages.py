@@ -4,6 +4,7 @@
                  Recogniser:  reset · feed(audio) · finalize() → Transcript · encoder_states()
                  Interpreter: TextMatcher.match(text) (→ Rescorer.decide) → MatchResult
              ─▶ Sink.publish(utterance, result, grammar)
+             (and SpeechListener.speech(started) as utterances start and end, if the Sink is one)
 
 The processor is written against these, not against the concrete classes, so a reader tracing
 `UtteranceProcessor.handle` knows exactly which `feed` and which `publish` are meant, and tests
@@ -78,6 +79,16 @@ class Sink(Protocol):
     def publish(self, utterance: Utterance, result: MatchResult, grammar: Grammar) -> object:
         """Publish one utterance and its result. `grammar` is the one that produced the result,
         so its actions are the ones that go out, even across a reload."""
+
+
+@runtime_checkable
+class SpeechListener(Protocol):
+    """Told as soon as the endpointer starts or ends an utterance (voiced.mqtt.publisher.Publisher,
+    for lights and sounds). A Sink that is also a SpeechListener gets both."""
+
+    def speech(self, started: bool) -> None:
+        """Processing thread: an utterance started (True), or ended or was dropped (False), before
+        its result is published. Must return at once: it sits on the audio path."""
 
 
 ResultCallback = Callable[["Utterance", "MatchResult"], object]

@@ -6,6 +6,7 @@ One JSON Lines file per site in the state directory. A header line, then one lin
     {"voiced_outbox": 1}
     {"seq": 7, "topic": "voiced/kitchen/intent/LightOn", "payload": "{...}", "retain": false}
     {"seq": 8, "topic": "...", "payload_b64": "gAE=", "retain": false}    (payload not UTF-8)
+    {"seq": 9, "topic": "...", "payload": "...", "retain": false, "qos": 0}  (QoS other than 1)
     {"done": [7, 8]}                                                   (acknowledged or dropped)
 
 A message line is written and fsync'd before the message is sent, so once publish() returns it
@@ -28,7 +29,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from voiced.errors import VoicedError
 
@@ -50,6 +51,7 @@ class Record:
     topic: str
     payload: bytes
     retain: bool
+    qos: int = 1
 
 
 class Journal:
@@ -85,11 +87,10 @@ class Journal:
     def __len__(self) -> int:
         return len(self._live)
 
-    def append(self, messages: Sequence[Tuple[str, bytes, bool]]) -> List[int]:
-        """Write messages (topic, payload, retain) and fsync once; returns their sequence numbers.
-        Raises OSError (disk full, I/O error): the caller still holds them in memory."""
-        records = [Record(self._next + i, topic, payload, retain)
-                   for i, (topic, payload, retain) in enumerate(messages)]
+    def append(self, messages: Sequence[Union[Tuple[str, bytes, bool], Tuple[str, bytes, bool, int]]]) -> List[int]:
+        """Write messages (topic, payload, retain[, qos: 1 if not given]) and fsync once; returns their
+        sequence numbers. Raises OSError (disk full, I/O error): the caller still holds them in memory."""
+        records = [Record(self._next + i, *message) for i, message in enumerate(messages)]
         if not records:
             return []
         self._next += len(records)  # never reused, even when the write below fails half-way
@@ -227,18 +228,20 @@ def _encode(record: Record) -> bytes:
     except UnicodeDecodeError:
         obj["payload_b64"] = base64.b64encode(record.payload).decode("ascii")
     obj["retain"] = record.retain
+    if record.qos != 1:  # journals written before QoS was kept have none: 1
+        obj["qos"] = record.qos
     return json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
 def _decode(obj: dict) -> Record:
-    seq, topic, retain = obj["seq"], obj["topic"], obj["retain"]
-    if not (isinstance(seq, int) and isinstance(topic, str) and isinstance(retain, bool)):
+    seq, topic, retain, qos = obj["seq"], obj["topic"], obj["retain"], obj.get("qos", 1)
+    if not (isinstance(seq, int) and isinstance(topic, str) and isinstance(retain, bool) and qos in (0, 1, 2)):
         raise TypeError("bad record")
     if "payload" in obj:
         payload = obj["payload"].encode("utf-8")
     else:
         payload = base64.b64decode(obj["payload_b64"], validate=True)
-    return Record(seq, topic, payload, retain)
+    return Record(seq, topic, payload, retain, qos)
 
 
 def _fsync_dir(folder: Path) -> None:

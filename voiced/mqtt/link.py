@@ -1,4 +1,4 @@
-"""The broker connection: QoS 1 publishing that loses nothing, and subscriptions that survive reconnects.
+"""The broker connection: publishing that loses nothing, and subscriptions that survive reconnects.
 
 Every message stays in our own bounded, ordered outbox until the broker's PUBACK for it
 arrives. With a journal (voiced.mqtt.journal) the outbox is on disk too, so a restart, a crash or
@@ -7,6 +7,12 @@ after the next start. On every (re)connect paho's own copies are dropped and the
 outbox is sent again in order, so a broker restart neither loses nor reorders anything; a
 message whose PUBACK was lost may arrive twice, which QoS 1 allows. When the outbox is full
 the oldest message is dropped and counted in the log.
+
+Messages go out at QoS 1 unless one asks for another (a grammar action's `qos`). A QoS 0
+message waits in the outbox and the journal like any other while the broker is away, but
+has no acknowledgement to wait for: paho reports it sent once it is written to the
+connection, so it leaves the outbox then and is never sent twice (one written just as the
+connection dropped is lost, as QoS 0 allows).
 
 A topic paho or the broker would refuse (voiced.mqtt.topics) is refused by publish() with one log
 line and never enters the outbox, where it would fail again at every reconnect.
@@ -45,7 +51,8 @@ __all__ = ["MqttLink", "read_password", "tls_paths"]
 log = logging.getLogger(__name__)
 
 Payload = Union[str, bytes]
-Message = Tuple[str, Payload, bool]  # topic, payload, retain
+Message = Tuple[str, Payload, bool]  # topic, payload, retain: sent at QoS 1
+QosMessage = Tuple[str, Payload, bool, int]  # topic, payload, retain, qos (0, 1 or 2)
 MessageHandler = Callable[[str, bytes], None]
 
 # CONNACK refusals that retrying cannot fix (MQTT 3.1.1 codes 1, 2, 4, 5 and their MQTT 5 names).
@@ -60,6 +67,11 @@ class _Entry:
     retain: bool
     seq: Optional[int] = None  # the journal's number for it; None when not journaled
     mid: Optional[int] = None  # paho message id while in flight on the current connection
+    qos: int = 1
+
+
+def _entry(topic: str, payload: Payload, retain: bool, qos: int = 1) -> _Entry:
+    return _Entry(topic, _as_bytes(payload), bool(retain), qos=qos)
 
 
 def _as_bytes(payload: Payload) -> bytes:
@@ -102,7 +114,7 @@ class MqttLink:
         self.dropped = 0
         self._client = self._make_client()
         if journal is not None:
-            self._outbox.extend(_Entry(r.topic, r.payload, r.retain, r.seq) for r in journal.pending())
+            self._outbox.extend(_Entry(r.topic, r.payload, r.retain, r.seq, qos=r.qos) for r in journal.pending())
             if self._outbox:
                 log.info("%d unsent messages from the journal %s go out when the broker is reachable",
                          len(self._outbox), journal.path)
@@ -173,10 +185,10 @@ class MqttLink:
         False (logged) when the topic cannot be published to."""
         return self.publish_many([(topic, payload, retain)]) == 1
 
-    def publish_many(self, messages: Sequence[Message]) -> int:
-        """Queue messages in order with one journal write; returns how many were accepted."""
-        entries = [_Entry(topic, _as_bytes(payload), bool(retain)) for topic, payload, retain in messages
-                   if self._topic_ok(topic)]
+    def publish_many(self, messages: Sequence[Union[Message, QosMessage]]) -> int:
+        """Queue messages in order with one journal write; returns how many were accepted.
+        A message is sent at QoS 1 unless it gives its own (topic, payload, retain, qos)."""
+        entries = [_entry(*message) for message in messages if self._topic_ok(message[0])]
         if not entries:
             return 0
         with self._lock:
@@ -215,7 +227,7 @@ class MqttLink:
     def _send(self, entry: _Entry) -> None:
         """Hand one outbox entry to paho (caller holds the lock); one that paho refuses is dropped."""
         try:
-            entry.mid = self._client.publish(entry.topic, entry.payload, qos=1, retain=entry.retain).mid
+            entry.mid = self._client.publish(entry.topic, entry.payload, qos=entry.qos, retain=entry.retain).mid
         except (ValueError, TypeError) as exc:
             log.error("dropped a message paho refuses (topic %r): %s", entry.topic, exc)
             self._outbox.remove(entry)
@@ -252,7 +264,7 @@ class MqttLink:
         if journal is None:
             return
         try:
-            seqs = journal.append([(e.topic, e.payload, e.retain) for e in entries])
+            seqs = journal.append([(e.topic, e.payload, e.retain, e.qos) for e in entries])
         except OSError as exc:
             self._journal_trouble(journal, exc)
             return

@@ -1,4 +1,5 @@
-"""Topic names and JSON payloads: voiced's own and Home Assistant discovery (Hermes: voiced.mqtt.hermes).
+"""Topic names and JSON payloads: voiced's own (Hermes: voiced.mqtt.hermes; Home Assistant discovery:
+voiced.mqtt.discovery).
 
 Pure functions of an utterance and its match, so each format is easy to test and to read.
 The result is the interpreter's MatchResult (intent, confidence, slots of
@@ -14,9 +15,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
-
-from voiced import __version__
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
     from voiced.grammar.matcher import MatchResult
@@ -74,16 +73,23 @@ class Topics:
         return self._t("event")
 
     @property
-    def discovery(self) -> str:
-        return f"{self.discovery_prefix}/event/voiced_{_object_id(self.site)}/intent/config"
+    def speech(self) -> str:
+        """Retained `start` / `stop`: an utterance is being heard."""
+        return self._t("speech")
+
+    @property
+    def result(self) -> str:
+        """Each utterance's outcome as soon as it is known, for lights and sounds."""
+        return self._t("result")
+
+    @property
+    def state(self) -> str:
+        """Retained state of the Home Assistant sensors (voiced.mqtt.discovery)."""
+        return self._t("state")
 
     @property
     def ha_status(self) -> str:
         return f"{self.discovery_prefix}/status"
-
-
-def _object_id(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text.lower())
 
 
 COMPACT = (",", ":")
@@ -162,31 +168,12 @@ def transcript_payload(utt: Utterance, site_id: str) -> Dict[str, Any]:
     return _common(utt, site_id)
 
 
-def event_payload(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str, Any]:
-    """Home Assistant event entity: `event_type` plus attributes."""
-    return {"event_type": result.intent, "confidence": round(float(result.confidence), 3),
-            "slots": {name: slot.value for name, slot in (result.slots or {}).items()},
-            "text": utt.text, "site_id": site_id}
-
-
-# --- Home Assistant discovery -------------------------------------------------------------
-
-def ha_discovery(topics: Topics, intent_names: Iterable[str]) -> Dict[str, Any]:
-    """Config for one `event` entity per site whose event types are the grammar's intents."""
-    oid = _object_id(topics.site)
-    return {
-        "name": "Voice command",
-        "unique_id": f"voiced_{oid}_intent",
-        "object_id": f"voiced_{oid}_intent",
-        "state_topic": topics.event,
-        "event_types": sorted(intent_names),
-        "availability_topic": topics.status,
-        "payload_available": "online",
-        "payload_not_available": "offline",
-        "qos": 1,
-        "device": {"identifiers": [f"voiced_{oid}"], "name": f"voiced {topics.site}",
-                   "manufacturer": "voiced", "model": "voice command satellite", "sw_version": __version__},
-    }
+def result_payload(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str, Any]:
+    """The `result` topic: `recognized` with the intent, or `not_recognized`; what was heard."""
+    recognized = result.recognized and result.intent is not None
+    return {"result": "recognized" if recognized else "not_recognized",
+            "intent": result.intent if recognized else None, "text": utt.text,
+            "site_id": site_id, "utterance_id": utt.id}
 
 
 def parse_switch(payload: bytes) -> Optional[bool]:

@@ -5,8 +5,12 @@ per-intent actions); MqttLink (voiced.mqtt.link) makes sure it arrives. The acti
 grammar that produced the result, handed over with it (voiced.stages.Sink), so a reload never
 pairs a result with another grammar's actions. An action that cannot be
 rendered (a value that cannot be part of a topic) is refused with one log line; the intent's
-own messages still go out. Home Assistant discovery is re-announced at most once a second,
-however often Home Assistant says `online`.
+own messages still go out. Home Assistant discovery (voiced.mqtt.discovery) is re-announced
+at most once a second, however often Home Assistant says `online`.
+
+Feedback for lights and sounds (`speech` when an utterance starts and ends, `result` as soon
+as it is known) is sent at once on the current connection and never queued: a beep an hour
+late after a broker outage helps no one.
 """
 from __future__ import annotations
 
@@ -17,11 +21,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, TextIO, Tuple, Union
 
-from voiced.mqtt import hermes, payloads
+from voiced.mqtt import discovery, hermes, payloads
 from voiced.config import Config, MqttConfig
 from voiced.errors import ConfigError, Problem
 from voiced.mqtt.journal import Journal, JournalError
-from voiced.mqtt.link import Message, MessageHandler, MqttLink, Payload, read_password, tls_paths
+from voiced.mqtt.link import Message, MessageHandler, MqttLink, Payload, QosMessage, read_password, tls_paths
 from voiced.mqtt.payloads import Topics, Utterance, dumps
 
 if TYPE_CHECKING:
@@ -41,8 +45,8 @@ class Link(Protocol):
     def connected(self) -> bool:
         """Connected now (messages go out at once rather than after the next connect)."""
 
-    def publish_many(self, messages: Sequence[Message]) -> int:
-        """Queue messages (QoS 1, kept until acknowledged); returns how many were accepted."""
+    def publish_many(self, messages: Sequence[Union[Message, QosMessage]]) -> int:
+        """Queue messages (QoS 1 unless given, kept until sent); returns how many were accepted."""
 
     def publish_now(self, topic: str, payload: Payload, retain: bool = True) -> None:
         """Retained state for the current connection only (not journalled)."""
@@ -76,9 +80,9 @@ class StdoutLink:
     def publish(self, topic: str, payload: Payload, retain: bool = False) -> bool:
         return self.publish_many([(topic, payload, retain)]) == 1
 
-    def publish_many(self, messages: Sequence[Message]) -> int:
+    def publish_many(self, messages: Sequence[Union[Message, QosMessage]]) -> int:
         with self._lock:
-            for topic, payload, _ in messages:
+            for topic, payload, *_ in messages:
                 text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
                 print(f"{topic} {text}", file=self._stream, flush=True)
         return len(messages)
@@ -165,6 +169,9 @@ class Publisher:
         self._site = site_id
         self._on_listen = on_listen
         self._mutes = hermes.Mutes()  # why it is not listening; listen/set and Hermes toggles
+        self._speaking = False
+        self._model: Optional[str] = None
+        self._last: Tuple[Optional[Utterance], Optional[MatchResult]] = (None, None)  # for the HA sensors
         self._announced: Optional[Grammar] = None  # whose intents Home Assistant is told about
         self._discovery = Coalescer(self._publish_discovery, DISCOVERY_INTERVAL_S)
         link.on_connect(self._publish_state)
@@ -180,9 +187,19 @@ class Publisher:
         if self._config.ha_discovery and self._link.connected:
             self._discovery.request()
 
+    def describe(self, model: str) -> None:
+        """The speech model's name, once it is loaded (Home Assistant's diagnostic sensor)."""
+        self._model = model
+        self._publish_ha_state()
+
     def close(self) -> None:
         """Cancel a re-announcement still waiting (before the link closes)."""
         self._discovery.cancel()
+
+    def speech(self, started: bool) -> None:
+        """An utterance started or ended (voiced.stages.SpeechListener): retained `start` / `stop`."""
+        self._speaking = started
+        self._feedback(self._topics.speech, "start" if started else "stop", retain=True)
 
     @property
     def listening(self) -> bool:
@@ -209,10 +226,12 @@ class Publisher:
         if not self.listening:  # switched off while this utterance was being transcribed
             log.info("not publishing %r: muted by %s", utt.text, ", ".join(self._mutes.reasons()))
             return []
-        messages: List[Message] = []
+        messages: List[QosMessage] = []
 
-        def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False) -> None:
-            messages.append((topic, data if isinstance(data, str) else dumps(data), retain))
+        def send(topic: str, data: Union[str, Dict[str, Any]], retain: bool = False, qos: int = 1) -> None:
+            messages.append((topic, data if isinstance(data, str) else dumps(data), retain, qos))
+
+        self._feedback(self._topics.result, dumps(payloads.result_payload(utt, result, self._site)), retain=False)
 
         if self._config.publish_transcript:
             send(self._topics.transcript, payloads.transcript_payload(utt, self._site))
@@ -223,47 +242,63 @@ class Publisher:
             if self._config.hermes:
                 send(hermes.intent_topic(result.intent), hermes.heard_intent(utt, result, self._site))
             if self._config.ha_discovery:
-                send(self._topics.event, payloads.event_payload(utt, result, self._site))
-            for topic, payload, retain in self._actions(result, grammar):
-                send(topic, payload, retain)
+                send(self._topics.event, discovery.event_payload(utt, result, self._site))
+            for topic, payload, retain, qos in self._actions(result, grammar):
+                send(topic, payload, retain, qos)
         else:
             send(self._topics.not_recognized, payloads.not_recognized_payload(utt, result, self._site))
             if self._config.hermes:
                 send(hermes.NOT_RECOGNIZED, hermes.heard_not_recognized(utt, self._site))
+            if self._config.ha_discovery:
+                send(self._topics.event, discovery.event_payload(utt, result, self._site))
         self._link.publish_many(messages)  # one journal write for the whole utterance
-        return [topic for topic, _, _ in messages]
+        self._last = (utt, result)
+        self._publish_ha_state()
+        return [message[0] for message in messages]
 
-    def _actions(self, result: MatchResult, grammar: Grammar) -> List[Tuple[str, str, bool]]:
+    def _actions(self, result: MatchResult, grammar: Grammar) -> List[Tuple[str, str, bool, int]]:
         intent = grammar.intents.get(result.intent) if result.intent is not None else None
         action = intent.action if intent is not None else None
         if not action:
             return []
         from voiced.grammar.actions import render_action
 
-        rendered: List[Tuple[str, str, bool]] = []
+        rendered: List[Tuple[str, str, bool, int]] = []
         for one in action if isinstance(action, list) else [action]:
             try:
                 topic, payload = render_action(one, result)
             except Exception as exc:  # noqa: BLE001 - a bad action must not lose the intent itself
                 log.error("action of intent %s refused (topic %s): %s", result.intent, one.topic, exc)
                 continue
-            # Actions always go out at QoS 1 through the outbox (at least once, never lost).
-            rendered.append((topic, payload, bool(one.retain)))
+            # At the action's own QoS, through the outbox and journal like the intent (voiced.mqtt.link).
+            rendered.append((topic, payload, bool(one.retain), one.qos))
         return rendered
 
     # --- network-thread handlers --------------------------------------------------------
 
     def _publish_state(self) -> None:
         self._link.publish_now(self._topics.listen, "on" if self.listening else "off", retain=True)
+        self._link.publish_now(self._topics.speech, "start" if self._speaking else "stop", retain=True)
         if self._config.ha_discovery:
             self._discovery.request()
+            self._publish_ha_state()
+
+    def _publish_ha_state(self) -> None:
+        if self._config.ha_discovery:
+            utt, result = self._last
+            self._feedback(self._topics.state, dumps(discovery.state_payload(self._model, utt, result)), retain=True)
+
+    def _feedback(self, topic: str, payload: str, retain: bool) -> None:
+        """Now or never: while disconnected it is dropped here (what is retained is sent again on connect)."""
+        if self._link.connected:
+            self._link.publish_now(topic, payload, retain=retain)
 
     def _publish_discovery(self) -> None:
         grammar = self._announced
         if grammar is None:
             return
-        config = payloads.ha_discovery(self._topics, grammar.intent_names())
-        self._link.publish_now(self._topics.discovery, dumps(config), retain=True)
+        for topic, config in discovery.entities(self._topics, grammar.intent_names()):
+            self._link.publish_now(topic, dumps(config), retain=True)
 
     def _handle_listen_set(self, topic: str, payload: bytes) -> None:
         on = payloads.parse_switch(payload)
