@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "voiced.commands.bench_e2e",
     "voiced.commands.fuzz",
     "voiced.commands.bench_false_accepts",
+    "voiced.commands.calibrate",
 ]
 
 

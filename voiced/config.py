@@ -175,6 +175,21 @@ class RescoringConfig:
 
 
 @dataclass(frozen=True)
+class DecisionConfig:
+    mode: str = setting(
+        "calibrated", "accept or reject each reading with the fitted model of voiced/decision (calibrated), or "
+        "by the rescoring gaps alone (off)", choices=["calibrated", "off"])
+    # 0.1: what wake-word engines aim at; a voiced false accept executes an action.
+    max_false_accepts_per_hour: float = setting(
+        0.1, "the decision's threshold: the lowest at which the calibration's tuning negatives gave at most this "
+        "many false accepts per hour (lower: fewer actions on stray speech, more commands missed)",
+        min=0.0, max=1000.0)
+    calibration: Optional[str] = setting(
+        None, "calibration file written by `voiced calibrate fit`; empty: the bundled one (fitted for base-en; "
+        "a calibration applies only to the model it was fitted for)")
+
+
+@dataclass(frozen=True)
 class TlsConfig:
     ca_certs: Optional[str] = setting(None, "CA certificate file (PEM); enables TLS")
     certfile: Optional[str] = setting(None, "client certificate (PEM)")
@@ -249,6 +264,8 @@ class Config:
     grammar: GrammarConfig = field(default_factory=GrammarConfig, metadata={"doc": "command sets and matching"})
     rescoring: RescoringConfig = field(default_factory=RescoringConfig,
                                        metadata={"doc": "grammar-aware acoustic rescoring"})
+    decision: DecisionConfig = field(default_factory=DecisionConfig,
+                                     metadata={"doc": "the calibrated accept/reject decision"})
     mqtt: MqttConfig = field(default_factory=MqttConfig, metadata={"doc": "MQTT broker and topics", "live": False})
     # the zigbee2mqtt watcher subscribes once, when the broker link starts
     sources: SourcesConfig = field(default_factory=SourcesConfig,

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, cast
 
+from voiced.decision import Decision
 from voiced.stages import Recogniser, Recorder, Rescorer, TextMatcher
 
 if TYPE_CHECKING:
@@ -29,11 +30,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Interpreter:
-    """One grammar's matcher, the rescorer built on it (or None) and the debug recorder (or None)."""
+    """One grammar's matcher, the rescorer built on it (or None), the calibrated decision and the
+    debug recorder (or None)."""
 
     matcher: TextMatcher
     rescorer: Optional[Rescorer] = None
     recorder: Optional[Recorder] = None
+    decision: Decision = field(default_factory=Decision)
 
     @property
     def grammar(self) -> Grammar:
@@ -48,6 +51,8 @@ class Interpreter:
         if self.rescorer is not None and transcript.text.strip():
             # Scores grammar sentences on this utterance's encoder states (still cached: no new encode).
             result = self.rescorer.decide(result, transcript, recogniser.encoder_states())
+        if transcript.text.strip():
+            result = self.decision.decide(result, transcript)
         t2 = time.perf_counter()
         return result, {"match": (t1 - t0) * 1000.0, "rescore": (t2 - t1) * 1000.0}
 
@@ -78,12 +83,14 @@ def build_interpreter(config: Config, transcriber: Recogniser, matcher: Optional
     """A complete interpreter for `config`: `matcher` (loaded from config.grammar when None), a
     rescorer on it per config.rescoring, and `recorder`. The rescorer scores with the decoder
     and tokenizer of `transcriber` (a voiced.asr.Transcriber, the one the processor runs)."""
+    from voiced.decision import make_decision
     from voiced.rescoring import make_rescorer
 
     if matcher is None:
         _, matcher = load_matcher(config, extra)
     # the rescorer renders candidates from the grammar, so it is built on this very matcher
-    return Interpreter(matcher, make_rescorer(config.rescoring, transcriber, matcher), recorder)
+    return Interpreter(matcher, make_rescorer(config.rescoring, transcriber, matcher), recorder,
+                       make_decision(config, transcriber))
 
 
 def _path(config: Config, path: str) -> Path:

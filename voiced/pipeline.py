@@ -217,4 +217,5 @@ def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSetting
     interpreter = build_interpreter(config, transcriber, matcher, recorder)
     processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, interpreter.recorder,
                                    speculative=config.speculative, rescorer=interpreter.rescorer, observer=observer)
+    processor.use(interpreter)  # the whole of it, the calibrated decision included
     return endpointer, processor

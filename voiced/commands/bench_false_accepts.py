@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 
 
 def register_bench(bench_subparsers) -> None:
+    from voiced.commands.evaluate import add_decision_arguments
+
     p = bench_subparsers.add_parser(
         "false-accepts", help="false accepts per hour of non-command audio (and a DET table with --labels)",
         description="Play every WAV in the folders through the daemon's path (VAD, endpointer, recogniser, "
@@ -29,6 +31,7 @@ def register_bench(bench_subparsers) -> None:
     p.add_argument("--model", type=Path, metavar="DIR", help="model directory (overrides model.path)")
     p.add_argument("--threads", type=int, metavar="N", help="recogniser intra-op threads (default: planned)")
     p.add_argument("--rescoring", choices=["off", "uncertain", "always"], help="overrides rescoring.mode")
+    add_decision_arguments(p)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--plot", type=Path, metavar="OUT.png", help="draw the DET curve (needs the eval extra)")
     p.add_argument("--list", type=int, default=30, metavar="N", help="print up to N false accepts (default 30)")

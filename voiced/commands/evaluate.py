@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="recogniser intra-op threads (default: planned)")
     p.add_argument("--rescoring", choices=["off", "uncertain", "always"],
                    help="acoustic rescoring mode (overrides rescoring.mode)")
+    add_decision_arguments(p)
     p.add_argument("--csv", type=Path, metavar="OUT", help="write one row per file to this CSV")
     p.add_argument("--json", action="store_true", help="print the summary and every file as JSON")
     p.add_argument("--failures", type=int, default=20, metavar="N", help="list up to N failed files (default 20)")
@@ -66,6 +67,12 @@ def register(subparsers) -> None:
     n.add_argument("--grammar", type=Path, action="append", metavar="FILE",
                    help="command grammar whose sentences are left out (default: config/commands.yaml)")
     n.set_defaults(func=negatives_command)
+
+
+def add_decision_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decision", choices=["calibrated", "off"], help="overrides decision.mode")
+    p.add_argument("--max-false-accepts-per-hour", type=float, metavar="R",
+                   help="overrides decision.max_false_accepts_per_hour")
 
 
 def _add_stream_arguments(p: argparse.ArgumentParser) -> None:
@@ -126,11 +133,14 @@ class EvalSetup:
     def meta(self) -> Dict[str, Any]:
         return {"grammar": [str(p) for p in self.grammar_paths], "model": self.files.name,
                 "model_layout": self.files.layout, "threads": self.threads,
-                "rescoring": self.config.rescoring.mode, "speculative": self.config.speculative}
+                "rescoring": self.config.rescoring.mode, "speculative": self.config.speculative,
+                "decision": self.config.decision.mode,
+                "max_false_accepts_per_hour": self.config.decision.max_false_accepts_per_hour}
 
     def title(self, what: str) -> str:
         return (f"{what} with {self.files.name} ({self.files.layout}), {self.threads} thread(s), grammar "
-                f"{', '.join(p.name for p in self.grammar_paths)}, rescoring {self.config.rescoring.mode}")
+                f"{', '.join(p.name for p in self.grammar_paths)}, rescoring {self.config.rescoring.mode}, decision "
+                f"{self.config.decision.mode}")
 
 
 def prepare(args: argparse.Namespace, check: Optional[Callable[[Any], None]] = None) -> EvalSetup:
@@ -149,6 +159,11 @@ def prepare(args: argparse.Namespace, check: Optional[Callable[[Any], None]] = N
         config.grammar, paths=[str(p) for p in grammar_paths]))
     if args.rescoring is not None:
         config = dataclasses.replace(config, rescoring=dataclasses.replace(config.rescoring, mode=args.rescoring))
+    if getattr(args, "decision", None) is not None:
+        config = dataclasses.replace(config, decision=dataclasses.replace(config.decision, mode=args.decision))
+    if getattr(args, "max_false_accepts_per_hour", None) is not None:
+        config = dataclasses.replace(config, decision=dataclasses.replace(
+            config.decision, max_false_accepts_per_hour=args.max_false_accepts_per_hour))
     grammar, matcher = load_matcher(config)
     if check is not None:
         check(grammar)

@@ -63,8 +63,10 @@ class EvalPipeline:
 
     def _sink(self, utterance: Any, result: Any) -> None:
         """Stands in for Publisher.publish: keeps what would have been published."""
+        decision = getattr(result, "decision", None) or {}
         extra = {"reason": getattr(result, "reason", None), "template": getattr(result, "template", None),
-                 "decided_by": getattr(result, "decided_by", None)}
+                 "decided_by": getattr(result, "decided_by", None), "decision": decision or None,
+                 "reading": _reading(result) if decision else None}
         self._results.append(UtteranceResult(
             text=utterance.text, recognized=bool(result.recognized), intent=result.intent,
             slots={name: s.value for name, s in result.slots.items()} if result.recognized else {},
@@ -104,6 +106,17 @@ class EvalPipeline:
                 text=utterance.text, recognized=False, start_s=utterance.start_s, end_s=utterance.end_s,
                 latency_ms=_compute_ms(utterance.latency_ms), latency_parts=dict(utterance.latency_ms),
                 reason="empty transcript", extra={"published": False}))
+
+
+def _reading(result: Any) -> Optional[Dict[str, Any]]:
+    """The intent and slot values the decision judged (the rejected best reading too)."""
+    from voiced.decision.features import reading_of
+
+    reading = reading_of(result)
+    if reading is None:
+        return None
+    slots = reading["slots"]
+    return {"intent": reading["intent"], "slots": {k: s.value for k, s in slots.items()}}  # type: ignore[union-attr]
 
 
 def _compute_ms(parts: Dict[str, float]) -> float:

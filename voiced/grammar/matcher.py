@@ -91,6 +91,8 @@ class MatchResult:
     """"fuzzy" (the text matcher's result stands) or "rescoring" (the acoustic scores decided)"""
     rescoring: Dict[str, Any] = field(default_factory=dict)
     """gap, margin, best and free scores (normalised log-probabilities), sentence, candidates, ms"""
+    decision: Dict[str, Any] = field(default_factory=dict)
+    """the calibrated decision (voiced.decision): features, probability p, threshold"""
 
     def to_dict(self) -> Dict[str, Any]:
         out = {
@@ -103,6 +105,10 @@ class MatchResult:
         }
         if self.rescoring:
             out["rescoring"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.rescoring.items()}
+        if self.decision:
+            out["decision"] = {k: (round(v, 3) if isinstance(v, float) else
+                                   {f: round(x, 3) for f, x in v.items()} if isinstance(v, dict) else v)
+                               for k, v in self.decision.items()}
         return out
 
 

@@ -1,0 +1,46 @@
+"""One calibrated accept/reject decision per utterance (see decider.py), and its calibration."""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from voiced.decision.calibration import BUNDLED, Calibration, CurvePoint, load_calibration
+from voiced.decision.decider import Decision
+from voiced.decision.features import NAMES, features
+
+if TYPE_CHECKING:
+    from voiced.config import Config
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BUNDLED", "Calibration", "CurvePoint", "Decision", "NAMES", "features", "load_calibration",
+           "make_decision", "model_id"]
+
+
+def model_id(recogniser: Any) -> str:
+    """"<layout>:<name>" of the recogniser's model files ("v1:base-en"), "" when it has none."""
+    files = getattr(recogniser, "files", None)
+    return f"{files.layout}:{files.name}" if files is not None else ""
+
+
+def make_decision(config: Config, recogniser: Any) -> Decision:
+    """The decision of config.decision for `recogniser`'s model. A calibration fitted for another
+    model would judge numbers it never saw: it is not used (one warning), and the rescoring gaps
+    decide alone."""
+    settings = config.decision
+    if settings.mode == "off":
+        return Decision()
+    calibration = load_calibration(config.resolve(settings.calibration))
+    running = model_id(recogniser)
+    if calibration.model != running:
+        log.warning("decision: the calibration %s was fitted for %s, not %s; deciding by the rescoring gaps "
+                    "(fit one for this model with `voiced calibrate`)", settings.calibration or "(bundled)",
+                    calibration.model, running or "this recogniser")
+        return Decision()
+    threshold = calibration.threshold_for(settings.max_false_accepts_per_hour)
+    point = calibration.point_at(threshold)
+    log.info("decision: threshold %.2f for at most %g false accepts per hour%s", threshold,
+             settings.max_false_accepts_per_hour,
+             f" (tuning data: {100 * point.acceptance:.1f} % of commands, {point.per_hour:.2f} per hour)"
+             if point is not None else "")
+    return Decision(calibration, threshold)
