@@ -1,8 +1,11 @@
-"""Transcript to result: the grammar matcher, then (maybe) the acoustic rescorer.
+"""Transcript to result: the grammar matcher, then (maybe) the acoustic rescorer, then the
+hallucination gate (voiced.hallucination), which holds back a command from audio the recogniser
+itself did not take for speech.
 
 An Interpreter is everything a grammar reload replaces, built completely before it is used and
 then swapped as one value: the matcher (and through it the grammar, its intents and actions),
-the rescorer that renders its candidates from that same grammar, and the debug recorder. The
+the rescorer that renders its candidates from that same grammar, the gate with the reloaded
+rescoring bounds, and the debug recorder. The
 processor reads it once per utterance and hands its grammar to the sink with the result, so a
 result is never matched by one grammar, rescored against another or published with a third's
 actions.
@@ -14,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, cast
 
+from voiced.hallucination import HallucinationGate
 from voiced.stages import Recogniser, Recorder, Rescorer, TextMatcher
 
 if TYPE_CHECKING:
@@ -29,11 +33,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Interpreter:
-    """One grammar's matcher, the rescorer built on it (or None) and the debug recorder (or None)."""
+    """One grammar's matcher, the rescorer built on it (or None), the debug recorder (or None)
+    and the hallucination gate."""
 
     matcher: TextMatcher
     rescorer: Optional[Rescorer] = None
     recorder: Optional[Recorder] = None
+    gate: HallucinationGate = HallucinationGate()
 
     @property
     def grammar(self) -> Grammar:
@@ -41,13 +47,15 @@ class Interpreter:
         return self.matcher.grammar
 
     def interpret(self, transcript: Transcript, recogniser: Recogniser) -> Tuple[MatchResult, Dict[str, float]]:
-        """The result for one utterance's transcript, and what each step cost (ms: match, rescore)."""
+        """The result for one utterance's transcript, and what each step cost (ms: match, rescore).
+        A result the gate held back has decided_by "gate" and is not to be published."""
         t0 = time.perf_counter()
         result = self.matcher.match(transcript.text)
         t1 = time.perf_counter()
         if self.rescorer is not None and transcript.text.strip():
             # Scores grammar sentences on this utterance's encoder states (still cached: no new encode).
             result = self.rescorer.decide(result, transcript, recogniser.encoder_states())
+        result = self.gate.apply(transcript, result)
         t2 = time.perf_counter()
         return result, {"match": (t1 - t0) * 1000.0, "rescore": (t2 - t1) * 1000.0}
 
@@ -83,7 +91,8 @@ def build_interpreter(config: Config, transcriber: Recogniser, matcher: Optional
     if matcher is None:
         _, matcher = load_matcher(config, extra)
     # the rescorer renders candidates from the grammar, so it is built on this very matcher
-    return Interpreter(matcher, make_rescorer(config.rescoring, transcriber, matcher), recorder)
+    return Interpreter(matcher, make_rescorer(config.rescoring, transcriber, matcher), recorder,
+                       HallucinationGate.for_config(config))
 
 
 def _path(config: Config, path: str) -> Path:
