@@ -150,6 +150,8 @@ def test_silence_noise_clicks_and_music_publish_no_intent(hazard_dir, base_en_mo
     assert out["files"] == 4 and out["false_accepts"] == 0, out["false_accept_list"]
     # The recogniser did hear words in it (the VAD let the singing in): the gate, not the VAD, held.
     assert out["utterances"] >= 1 and any(text for text, _ in out["transcripts"]), out["transcripts"]
+    held = out["held_back_list"]
+    assert held and held[0]["file"].endswith("music.wav") and "said nothing" in held[0]["reason"], held
 
 
 def test_without_the_gate_the_sung_passage_is_published(hazard_dir, base_en_model, tmp_path, capsys, monkeypatch):
@@ -161,6 +163,7 @@ def test_without_the_gate_the_sung_passage_is_published(hazard_dir, base_en_mode
     (folder / "music.wav").write_bytes((hazard_dir / "music.wav").read_bytes())
     out = _bench(folder, capsys)
     assert out["false_accepts"] >= 1 and out["false_accept_list"][0]["decided_by"] == "rescoring"
+    assert out["held_back"] == 0
 
 
 def test_a_real_negative_clip_publishes_no_intent(speech_dir, base_en_model, tmp_path, capsys, monkeypatch):

@@ -104,7 +104,8 @@ class EvalPipeline:
             self._results.append(UtteranceResult(
                 text=utterance.text, recognized=False, start_s=utterance.start_s, end_s=utterance.end_s,
                 latency_ms=_compute_ms(utterance.latency_ms), latency_parts=dict(utterance.latency_ms),
-                reason=self.processor.last_not_speech or "empty transcript", extra={"published": False}))
+                reason=self.processor.last_not_speech or "empty transcript",
+                extra={"published": False, **({"held_back": True} if self.processor.last_not_speech else {})}))
 
 
 def _compute_ms(parts: Dict[str, float]) -> float:
