@@ -14,7 +14,15 @@ from voiced.asr.transcriber import Transcript
 from voiced.audio import SAMPLE_RATE
 from voiced.audio.wav import load_audio, write_wav
 from voiced.cli import main
-from voiced.evaluation.hazards import KINDS, NOISE_LEVELS_DBFS, VARIANTS, build_hazards, dbfs, render_file, render_segment
+from voiced.evaluation.hazards import (
+    KINDS,
+    NOISE_LEVELS_DBFS,
+    VARIANTS,
+    build_hazards,
+    dbfs,
+    render_file,
+    render_segment,
+)
 from voiced.grammar.matcher import MatchResult
 from voiced.hallucination import GATE, NO_GATE, HallucinationGate
 
@@ -42,7 +50,7 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path):
             assert f["segments"][0]["start_s"] == 0.0 and f["segments"][-1]["end_s"] == 15.0
             for seg in f["segments"]:
                 assert seg["variant"] in VARIANTS[kind]
-                part = audio[int(round(seg["start_s"] * SR)):int(round(seg["end_s"] * SR))]
+                part = audio[round(seg["start_s"] * SR):round(seg["end_s"] * SR)]
                 if seg["rms_dbfs"] is not None and seg["rms_dbfs"] > -85:  # above 16-bit rounding
                     assert abs(dbfs(part) - seg["rms_dbfs"]) < 0.5, (kind, seg)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, cast
 
 from voiced.hallucination import HallucinationGate
@@ -39,7 +39,7 @@ class Interpreter:
     matcher: TextMatcher
     rescorer: Optional[Rescorer] = None
     recorder: Optional[Recorder] = None
-    gate: HallucinationGate = HallucinationGate()
+    gate: HallucinationGate = field(default_factory=HallucinationGate)
 
     @property
     def grammar(self) -> Grammar:

@@ -330,7 +330,7 @@ def render_segment(kind: str, variant: str, seconds: float, rng: np.random.Gener
     """`seconds` of one variant of one kind, float32 in [-1, 1], and what was drawn for it."""
     if variant not in VARIANTS[kind]:
         raise ValueError(f"{kind} has no variant {variant!r} (has {', '.join(VARIANTS[kind])})")
-    audio, detail = RENDERERS[kind](variant, int(round(seconds * SR)), rng)
+    audio, detail = RENDERERS[kind](variant, int(round(seconds * SR)), rng)  # int: numpy 1.x rounds to a float
     return np.clip(audio, -0.99, 0.99, out=audio), detail  # loud noise's peaks clip, as in a real converter
 
 
