@@ -1,8 +1,12 @@
-"""Transcript to result: the grammar matcher, then (maybe) the acoustic rescorer.
+"""Transcript to result: the grammar matcher, then (maybe) the acoustic rescorer, then the
+hallucination gate (voiced.hallucination), which holds back a command from audio the recogniser
+itself did not take for speech, then the calibrated decision (voiced.decision), which rejects a
+reading that is unlikely to be a real command read right.
 
 An Interpreter is everything a grammar reload replaces, built completely before it is used and
 then swapped as one value: the matcher (and through it the grammar, its intents and actions),
-the rescorer that renders its candidates from that same grammar, and the debug recorder. The
+the rescorer that renders its candidates from that same grammar, the gate with the reloaded
+rescoring bounds, the decision with the reloaded budget, and the debug recorder. The
 processor reads it once per utterance and hands its grammar to the sink with the result, so a
 result is never matched by one grammar, rescored against another or published with a third's
 actions.
@@ -15,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, cast
 
 from voiced.decision import Decision
+from voiced.hallucination import HallucinationGate
 from voiced.stages import Recogniser, Recorder, Rescorer, TextMatcher
 
 if TYPE_CHECKING:
@@ -30,12 +35,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Interpreter:
-    """One grammar's matcher, the rescorer built on it (or None), the calibrated decision and the
-    debug recorder (or None)."""
+    """One grammar's matcher, the rescorer built on it (or None), the debug recorder (or None),
+    the hallucination gate and the calibrated decision."""
 
     matcher: TextMatcher
     rescorer: Optional[Rescorer] = None
     recorder: Optional[Recorder] = None
+    gate: HallucinationGate = field(default_factory=HallucinationGate)
     decision: Decision = field(default_factory=Decision)
 
     @property
@@ -44,13 +50,15 @@ class Interpreter:
         return self.matcher.grammar
 
     def interpret(self, transcript: Transcript, recogniser: Recogniser) -> Tuple[MatchResult, Dict[str, float]]:
-        """The result for one utterance's transcript, and what each step cost (ms: match, rescore)."""
+        """The result for one utterance's transcript, and what each step cost (ms: match, rescore).
+        A result the gate held back has decided_by "gate" and is not to be published."""
         t0 = time.perf_counter()
         result = self.matcher.match(transcript.text)
         t1 = time.perf_counter()
         if self.rescorer is not None and transcript.text.strip():
             # Scores grammar sentences on this utterance's encoder states (still cached: no new encode).
             result = self.rescorer.decide(result, transcript, recogniser.encoder_states())
+        result = self.gate.apply(transcript, result)
         if transcript.text.strip():
             result = self.decision.decide(result, transcript)
         t2 = time.perf_counter()
@@ -90,7 +98,7 @@ def build_interpreter(config: Config, transcriber: Recogniser, matcher: Optional
         _, matcher = load_matcher(config, extra)
     # the rescorer renders candidates from the grammar, so it is built on this very matcher
     return Interpreter(matcher, make_rescorer(config.rescoring, transcriber, matcher), recorder,
-                       make_decision(config, transcriber))
+                       HallucinationGate.for_config(config), make_decision(config, transcriber))
 
 
 def _path(config: Config, path: str) -> Path:

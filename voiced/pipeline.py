@@ -5,11 +5,15 @@
     audio               → feed the recogniser (a streaming model encodes as it goes)
     speech_maybe_ended  → the speaker paused
     audio_complete      → the utterance has all its audio unless speech resumes: with
-                          `speculative`, finalize → match (→ rescore) now, during the rest
-                          of the hangover
+                          `speculative`, finalize → match (→ rescore) → gate now, during the
+                          rest of the hangover
     speech_resumed      → keep going (new audio discards a speculative result)
     speech_end          → publish the speculative result, or finalize → match (→ rescore)
-                          → publish (→ debug recording)
+                          → gate → publish (→ debug recording)
+
+The gate (voiced.hallucination, the interpreter's last step) holds back a command from audio the
+recogniser itself did not take for speech; like an utterance with an empty transcript, it is
+not published.
 
 A speculative result is only kept while no audio has been fed after it, so it is the result
 of exactly the computation speech_end would run on exactly the same audio: what gets
@@ -29,6 +33,7 @@ import numpy as np
 
 from voiced.vad.endpoint import (AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED,
                              SPEECH_START, Event)
+from voiced.hallucination import GATE, HallucinationGate
 from voiced.interpreter import Interpreter
 from voiced.mqtt.payloads import Utterance
 from voiced.stages import (NO_OBSERVER, Finished, Observer, Recogniser, Recorder, Rescorer, ResultCallback, Sink,
@@ -48,12 +53,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Pass:
-    """One finalize → match (→ rescore) over the utterance's audio as it stood."""
+    """One finalize → match (→ rescore) → gate over the utterance's audio as it stood."""
 
     transcript: Transcript
     result: MatchResult
     interpreter: Interpreter  # the one that produced `result`: its grammar's actions go out with it
     latency: Dict[str, float]  # compute times: asr, match, rescore (ms)
+    not_speech: Optional[str] = None  # why the gate held the result back (nothing is published)
 
 
 class _CallbackSink:
@@ -72,9 +78,9 @@ class UtteranceProcessor:
     def __init__(self, transcriber: Recogniser, matcher: TextMatcher, publish: Union[Sink, ResultCallback],
                  recorder: Optional[Recorder] = None, stream_started_at: Optional[float] = None,
                  rescorer: Optional[Rescorer] = None, speculative: bool = False,
-                 observer: Observer = NO_OBSERVER):
+                 observer: Observer = NO_OBSERVER, gate: HallucinationGate = HallucinationGate()):
         self.transcriber = transcriber
-        self.interpreter = Interpreter(matcher, rescorer, recorder)
+        self.interpreter = Interpreter(matcher, rescorer, recorder, gate)
         self._sink: Sink = publish if isinstance(publish, Sink) else _CallbackSink(publish)
         self._listener: Optional[SpeechListener] = publish if isinstance(publish, SpeechListener) else None
         self._observer = observer
@@ -84,6 +90,8 @@ class UtteranceProcessor:
         self.speculative = speculative
         self._spec: Optional[_Pass] = None
         self.completed = 0
+        self.last_not_speech: Optional[str] = None
+        """why the gate held back the last finished utterance's result (None: it did not)"""
 
     def use(self, interpreter: Interpreter) -> None:
         """Swap in a reloaded grammar's interpreter; the next pass uses all of it."""
@@ -142,7 +150,8 @@ class UtteranceProcessor:
         asr_ms = (time.perf_counter() - t0) * 1000.0
         interpreter = self.interpreter  # read once: a reload on another thread swaps the whole value
         result, steps = interpreter.interpret(transcript, self.transcriber)
-        return _Pass(transcript, result, interpreter, {"asr": asr_ms, **steps})
+        not_speech = result.reason if result.decided_by == GATE else None
+        return _Pass(transcript, result, interpreter, {"asr": asr_ms, **steps}, not_speech)
 
     def _take_pass(self) -> Optional[_Pass]:
         """The speculative result, if it is still what finalizing now would give."""
@@ -179,11 +188,14 @@ class UtteranceProcessor:
                         started_at=wall, latency_ms=latency)
         self._observer.utterance_finished(Finished(utt, event.decided_s, speculated,
                                                    transcript.timings.get("n_tokens", 0.0)))
-        if transcript.text.strip():
+        self.last_not_speech = done.not_speech
+        if transcript.text.strip() and done.not_speech is None:
             self._sink.publish(utt, result, done.interpreter.grammar)
             self.completed += 1
         if not transcript.text.strip():  # a cough or a door: nothing to tell anyone
             log.info("heard nothing intelligible in %.1f s of speech", end_s - start_s)
+        elif done.not_speech is not None:  # nor when the recogniser only guessed at words
+            log.info("heard %r → %s held back: %s", transcript.text, result.alternatives[0][0], done.not_speech)
         elif result.recognized:
             log.info("heard %r → %s %s (%.2f)", transcript.text, result.intent,
                      {k: s.value for k, s in result.slots.items()}, result.confidence)
@@ -216,6 +228,7 @@ def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSetting
     endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))
     interpreter = build_interpreter(config, transcriber, matcher, recorder)
     processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, interpreter.recorder,
-                                   speculative=config.speculative, rescorer=interpreter.rescorer, observer=observer)
+                                   speculative=config.speculative, rescorer=interpreter.rescorer, observer=observer,
+                                   gate=interpreter.gate)
     processor.use(interpreter)  # the whole of it, the calibrated decision included
     return endpointer, processor

@@ -60,9 +60,11 @@ def bench_command(args: argparse.Namespace) -> int:
                            "hours": round(run.hours, 6), "wall_s": round(run.wall_s, 1),
                            "speed": round(run.audio_s / run.wall_s, 1) if run.wall_s else None,
                            "utterances": run.utterances,
+                           "transcripts": [[text, count] for text, count in run.top_transcripts()],
                            "compute_s": {k: round(v, 1) for k, v in sorted(run.compute_s.items())},
                            "false_accepts": len(run.rows),
-                           "per_hour": run.per_hour, "false_accept_list": run.rows}
+                           "per_hour": run.per_hour, "false_accept_list": run.rows,
+                           "held_back": len(run.held_back), "held_back_list": run.held_back}
     if labelled:
         out.update(_commands(setup.pipeline, labelled, labels))
         out["det"] = det(out.pop("_scores"), [r["confidence"] for r in run.rows], run.hours)
@@ -114,11 +116,18 @@ def _text(out: Dict[str, Any], title: str, limit: int) -> str:
              f"audio                 {out['hours']:.3f} h in {out['wall_s']:.0f} s ({out['speed']}x real time), "
              f"{out['utterances']} utterances; compute " + ", ".join(f"{k} {v:.0f} s" for k, v in out["compute_s"].items()),
              f"false accepts         {out['false_accepts']} ({per_hour} per hour)"]
+    if out["transcripts"]:
+        lines.insert(2, "heard most often      " + ", ".join(f"{t!r} x{c}" for t, c in out["transcripts"][:8]))
     for row in out["false_accept_list"][:limit]:
         lines.append(f"  {Path(row['file']).name} {row['start_s']:.1f}-{row['end_s']:.1f} s: heard {row['text']!r} -> "
                      f"{row['intent']} {row['slots'] or ''} ({row['confidence']:.2f}, {row['decided_by']})")
     if len(out["false_accept_list"]) > limit:
         lines.append(f"  ... {len(out['false_accept_list']) - limit} more (--json lists all)")
+    if out["held_back"]:
+        lines.append(f"held back by the gate {out['held_back']}")
+        for held in out["held_back_list"][:limit]:
+            lines.append(f"  {Path(held['file']).name} {held['start_s']:.1f}-{held['end_s']:.1f} s: heard "
+                         f"{held['text']!r}, {held['reason']}")
     c = out.get("commands")
     if c:
         acc = "n/a" if c["acceptance"] is None else f"{100 * c['acceptance']:.1f}%"

@@ -67,6 +67,20 @@ def register(subparsers) -> None:
     n.add_argument("--grammar", type=Path, action="append", metavar="FILE",
                    help="command grammar whose sentences are left out (default: config/commands.yaml)")
     n.set_defaults(func=negatives_command)
+    h = sub.add_parser(
+        "hazards", help="render hours of silence, steady noise, clicks and music (for bench false-accepts)",
+        description="Render with numpy, into OUT_DIR/silence, noise, clicks and music, files of about --minutes "
+                    "each: digital zero, dither, room floor and mains hum; white, pink, brown and fan noise up to "
+                    "-10 dBFS; impulses, typing and knocking; melodies, chords, drums and a formant-filtered buzz "
+                    "singing vowels. files.json lists every segment with its variant and level. Nothing in them "
+                    "is a command. Deterministic for a seed.")
+    h.add_argument("out", type=Path, metavar="OUT_DIR")
+    h.add_argument("--hours", type=float, default=1.0, help="hours of audio per kind (default 1)")
+    h.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    h.add_argument("--kind", choices=["silence", "noise", "clicks", "music"], action="append",
+                   help="only this kind (repeatable; default all four)")
+    h.add_argument("--minutes", type=float, default=10.0, help="length of each file (default 10)")
+    h.set_defaults(func=hazards_command)
 
 
 def add_decision_arguments(p: argparse.ArgumentParser) -> None:
@@ -274,4 +288,18 @@ def negatives_command(args: argparse.Namespace) -> int:
                              progress=Progress(sys.stderr))
     for split, (files, hours) in counts.items():
         print(f"{args.out / split}: {files} files, {hours:.2f} h; what was said when: {args.out / split / 'files.json'}")
+    return 0
+
+
+def hazards_command(args: argparse.Namespace) -> int:
+    from voiced.evaluation.hazards import KINDS, build_hazards
+    from voiced.evaluation.report import Progress
+
+    if not 0 < args.hours <= 100 or not 0.1 <= args.minutes <= 120:
+        raise ConfigError([Problem("--hours must be in (0, 100] and --minutes in [0.1, 120]", key="--hours")])
+    kinds = [k for k in KINDS if k in args.kind] if args.kind else list(KINDS)
+    counts = build_hazards(args.out, args.hours, seed=args.seed, kinds=kinds, minutes=args.minutes,
+                           progress=Progress(sys.stderr))
+    for kind, (files, hours) in counts.items():
+        print(f"{args.out / kind}: {files} files, {hours:.2f} h; segments: {args.out / kind / 'files.json'}")
     return 0

@@ -38,6 +38,14 @@ class NegativeRun:
     rows: List[Dict[str, Any]] = field(default_factory=list)
     compute_s: Dict[str, float] = field(default_factory=dict)
     """seconds spent per stage over all utterances (asr, match, rescore): where the wall time went"""
+    held_back: List[Dict[str, Any]] = field(default_factory=list)
+    """commands the hallucination gate held back (voiced.hallucination): what, why, where"""
+    transcripts: Dict[str, int] = field(default_factory=dict)
+    """how often each transcript was heard ("" when the recogniser said nothing): what the
+    recogniser makes of audio the VAD let through, published or not"""
+
+    def top_transcripts(self, n: int = 20) -> List[Tuple[str, int]]:
+        return sorted(self.transcripts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
     @property
     def hours(self) -> float:
@@ -88,9 +96,13 @@ def play_negatives(pipeline: Any, paths: Sequence[Path],
         run.files += 1
         run.utterances += len(results)
         for r in results:
+            run.transcripts[r.text] = run.transcripts.get(r.text, 0) + 1
             for part, ms in r.latency_parts.items():
                 if part != "total":
                     run.compute_s[part] = run.compute_s.get(part, 0.0) + ms / 1000.0
+            if r.extra.get("held_back"):
+                run.held_back.append({"text": r.text, "reason": r.reason, "file": str(path),
+                                      "start_s": round(r.start_s, 2), "end_s": round(r.end_s, 2)})
             if r.recognized:
                 run.rows.append(false_accept_row(r, None, file=str(path)))
                 log.info("false accept in %s at %.1f s: %r -> %s", path.name, r.start_s, r.text, r.intent)

@@ -101,11 +101,13 @@ class EvalPipeline:
         published = len(self._results)
         utterance = self.processor.handle(event)
         if utterance is not None and len(self._results) == published:
-            # Ended but not published: the recogniser heard no words (the daemon stays silent).
+            # Ended but not published: the recogniser heard no words, or only guessed at some
+            # (the hallucination gate); the daemon stays silent.
             self._results.append(UtteranceResult(
                 text=utterance.text, recognized=False, start_s=utterance.start_s, end_s=utterance.end_s,
                 latency_ms=_compute_ms(utterance.latency_ms), latency_parts=dict(utterance.latency_ms),
-                reason="empty transcript", extra={"published": False}))
+                reason=self.processor.last_not_speech or "empty transcript",
+                extra={"published": False, **({"held_back": True} if self.processor.last_not_speech else {})}))
 
 
 def _reading(result: Any) -> Optional[Dict[str, Any]]:
