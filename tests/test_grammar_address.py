@@ -202,3 +202,28 @@ def test_match_cli_shows_the_address(tmp_path: Path, capsys):
     assert main(["match", "--grammar", str(path), "computer unlock the front door"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["recognized"] and out["addressed"] and out["intent"] == "LockUnlock"
+
+
+def test_shipped_set_unlocks_only_when_addressed():
+    from voiced.grammar.loader import shipped_grammar_path
+
+    m = Matcher(load_grammar([shipped_grammar_path()]))
+    assert not m.grammar.address.required and m.grammar.intents["LockUnlock"].requires_address
+    refused = m.match("Unlock the back door.")
+    assert not refused.recognized and "LockUnlock" in refused.reason
+    assert m.match("Computer, unlock the back door.").intent == "LockUnlock"
+    assert m.match("Lock the back door.").intent == "LockLock"  # everything else as before
+
+
+def test_sampled_commands_say_the_address_when_their_intent_needs_it():
+    import random
+
+    from voiced.grammar.sample import Sampler
+
+    m = Matcher(load_grammar_text(GRAMMAR))
+    sampler = Sampler(m.grammar)
+    unlock = sampler.sample(random.Random(1), "LockUnlock")
+    assert unlock.text.startswith("computer ") and m.match(unlock.text).recognized
+    assert not sampler.sample(random.Random(1), "LockLock").text.startswith("computer")
+    required = Sampler(load_grammar_text(GRAMMAR.replace("required: false", "required: true")))
+    assert required.sample(random.Random(1), "LightOn").text.startswith("computer ")
