@@ -190,6 +190,9 @@ def test_address_words_split():
     assert address.head(["computer", "please", "next"]) == 1  # "please" is no skip word here
     assert AddressWords(["computer"], [("please",)]).head(["computer", "please", "next"]) == 2
     assert AddressWords(["computer"], [("please",)]).head(["please", "next"]) == 0
+    with_skip = AddressWords(["hey jarvis"], [("hey",)])  # the matcher has dropped "hey" already
+    assert with_skip.split(["jarvis", "next"]) == (1, True)
+    assert with_skip.head(["hey", "jarvis", "next"]) == 2
 
 
 def test_match_cli_shows_the_address(tmp_path: Path, capsys):

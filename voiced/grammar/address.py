@@ -29,9 +29,10 @@ class AddressWords:
     """The address words of a grammar, compiled for reading them off an utterance's tokens."""
 
     def __init__(self, words: Sequence[str], skip: Sequence[Tuple[str, ...]] = ()):
-        phrases = {tuple(tokenize(w)) for w in words}
-        self.phrases: List[Tuple[str, ...]] = sorted((p for p in phrases if p), key=len, reverse=True)
         self.skip = list(skip)
+        # As the matcher sees them: "hey jarvis" is "jarvis" when "hey" is a skip word.
+        phrases = {tuple(remove_skip_words(tokenize(w), self.skip)) for w in words}
+        self.phrases: List[Tuple[str, ...]] = sorted((p for p in phrases if p), key=len, reverse=True)
 
     def __bool__(self) -> bool:
         return bool(self.phrases)
