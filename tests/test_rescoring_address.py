@@ -137,8 +137,9 @@ def required(base_en_transcriber):
 
     matcher = Matcher(load_grammar_text(REQUIRED))
     config = replace(RescoringConfig(), mode="always")
-    return base_en_transcriber, matcher, {mode: Rescorer(base_en_transcriber, matcher, replace(config, constrained=mode))
-                                          for mode in ("off", "always")}
+    rescorers = {mode: Rescorer(base_en_transcriber, matcher, replace(config, constrained=mode))
+                 for mode in ("off", "always")}
+    return base_en_transcriber, matcher, rescorers
 
 
 def _decide(stack, audio: np.ndarray, mode: str):

@@ -13,6 +13,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from voiced.grammar import address
+from voiced.grammar.address import AddressWords
 from voiced.grammar.align import (
     INF,
     OP_SLOT,
@@ -24,8 +26,6 @@ from voiced.grammar.align import (
     join_costs,
     word_costs,
 )
-from voiced.grammar import address
-from voiced.grammar.address import AddressWords
 from voiced.grammar.bounds import TemplateBounds
 from voiced.grammar.candidates import VALUES_PER_SLOT, Candidate, expand, path_parts
 from voiced.grammar.graph import TemplateGraph, Vocabulary, compile_graphs
