@@ -230,3 +230,15 @@ def test_sampled_commands_say_the_address_when_their_intent_needs_it():
     assert not sampler.sample(random.Random(1), "LockLock").text.startswith("computer")
     required = Sampler(load_grammar_text(GRAMMAR.replace("required: false", "required: true")))
     assert required.sample(random.Random(1), "LightOn").text.startswith("computer ")
+
+
+def test_check_config_names_the_address(tmp_path: Path, capsys):
+    from voiced.cli import main
+
+    path = tmp_path / "g.yaml"
+    path.write_text(GRAMMAR)
+    assert main(["check-config", "--grammar", str(path)]) == 0
+    assert "address 'computer' (not required; needed by LockUnlock)" in capsys.readouterr().out
+    path.write_text(GRAMMAR.replace("required: false", "required: true"))
+    assert main(["check-config", "--grammar", str(path)]) == 0
+    assert "address 'computer' (required)" in capsys.readouterr().out

@@ -99,6 +99,18 @@ def check(grammar: Grammar, origins: Dict[Tuple[str, str], Tuple[str, int]]) -> 
     return out
 
 
+def describe(grammar: Grammar) -> Optional[str]:
+    """One line for `voiced check-config`: the address words and who needs them; None without."""
+    words = grammar.address.words
+    if not words:
+        return None
+    if grammar.address.required:
+        return f"address {', '.join(repr(w) for w in words)} (required)"
+    needing = [name for name, intent in grammar.intents.items() if intent.requires_address]
+    return (f"address {', '.join(repr(w) for w in words)} (not required"
+            + (f"; needed by {', '.join(needing)})" if needing else ")"))
+
+
 def needed(grammar: Grammar, intent: Optional[str]) -> Optional[str]:
     """Why a reading of `intent` said without the address word is not recognized; None when it
     may be."""
