@@ -187,6 +187,7 @@ def test_address_words_split():
     assert address.split(["ok", "computer", "next"]) == (2, True)
     assert address.split(["ok", "next"]) == (0, False)
     assert address.split(["next", "computer"]) == (0, False)
+    assert address.split(["computer", "computer", "next"]) == (2, True)
     assert address.head(["computer", "please", "next"]) == 1  # "please" is no skip word here
     assert AddressWords(["computer"], [("please",)]).head(["computer", "please", "next"]) == 2
     assert AddressWords(["computer"], [("please",)]).head(["please", "next"]) == 0

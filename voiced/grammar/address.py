@@ -51,7 +51,10 @@ class AddressWords:
                 break
             said = self._said(tokens, start)
             if said:
-                return start + said, True
+                end = start + said
+                while self._said(tokens, end):  # "Computer, computer, ...": recognisers repeat a short word
+                    end += self._said(tokens, end)
+                return end, True
         return 0, False
 
     def strip(self, tokens: Sequence[str]) -> Tuple[List[str], bool]:
