@@ -20,6 +20,8 @@ from voiced.grammar.similarity import similarity
 
 OPENERS = (("hey",), ("ok",), ("okay",), ("hi",), ("hello",))
 """what people say before a name they address, dropped with it"""
+HEAD_TOKENS = 8
+"""the most words an address with its opener and skip words takes ("hey computer could you please")"""
 SIMILARITY = 0.8
 """how alike the heard words and an address word must be (0-1, spelling or sound): "computers"
 (0.94), "compute" (0.93) and "commuter" (0.88) are; "commute" (0.8) is just; "come here" is not"""
@@ -65,7 +67,7 @@ class AddressWords:
     def head(self, tokens: Sequence[str]) -> int:
         """How many leading tokens, with skip words kept (a decoded sentence, a transcript), say
         the address and the skip words around it; 0 when it is not addressed."""
-        for n in range(len(tokens), 0, -1):
+        for n in range(min(len(tokens), HEAD_TOKENS), 0, -1):
             part = remove_skip_words(tokens[:n], self.skip)
             said, addressed = self.split(part)
             if addressed and said == len(part):
