@@ -257,7 +257,7 @@ class Rescorer:
             result.slots = dict(reading.slots)
             result.template = reading.template
             result.confidence = confidence(gap, margin, self.config.max_gap)
-        result = address.apply(result, reading.addressed or match.addressed, self.matcher.grammar)
+        result = address.apply(result, reading.addressed and match.addressed, self.matcher.grammar)
         log.debug("rescored %r: %s %s gap %.2f margin %.2f (%d candidates, %.0f ms)", transcript.text,
                   reading.intent, {k: s.value for k, s in reading.slots.items()}, gap, margin, len(ev.readings), ev.ms)
         return result

@@ -10,7 +10,8 @@ sentences) is a few hundred junctions and six small tries.
 
 Around every template: up to two of the grammar's skip phrases ("could you", "please") before
 it and one after, where speakers say them, and the grammar's address word (voiced.grammar.address)
-as an optional opener ("Hey computer, please ...").
+as an optional opener ("Hey computer, please ..."), the only way into the templates of an intent
+that needs it.
 
 Left out, with the reason (their commands still get the matcher's candidates): templates with
 a free-text slot (it would admit any tokens) and number ranges of more than MAX_NUMBERS numbers.
@@ -24,7 +25,7 @@ from typing import Dict, List, Optional, Tuple
 
 from voiced.asr.constrained.automaton import Addressed, Automaton, Said, Start, Trie
 from voiced.asr.constrained.spelling import Speller, capitalised, spellings, words_of
-from voiced.grammar.address import OPENERS
+from voiced.grammar.address import OPENERS, needed
 from voiced.grammar.model import Grammar
 from voiced.grammar.template import MAX_NESTING, Alt, Node, RuleRef, Seq, SlotRef, Words
 from voiced.grammar.walk import RuleInliner, Visitor
@@ -77,8 +78,11 @@ def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS)
     if before != head:
         a.move(before, head)
     a.move(head, body)
+    addressed = body  # where the sentences that need the address word start
     if grammar.address.words:
-        _address(a, speller, grammar.address.words, head, body, skip)
+        addressed = a.junction()
+        a.move(addressed, body)
+        _address(a, speller, grammar.address.words, head, addressed, skip)
     if skip is not None:
         a.call(end, a.final, skip)
     a.move(end, a.final)
@@ -91,7 +95,7 @@ def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS)
             except Unsupported as exc:
                 out.left_out.append((name, template.text, str(exc)))
                 continue  # what was built stays unreachable
-            a.move(body, entry, Start(name, number))
+            a.move(addressed if needed(grammar, name) else body, entry, Start(name, number))
             a.move(last, end)
     out.ms = (time.perf_counter() - t0) * 1000.0
     log.debug("grammar automaton: %s in %.0f ms", out.stats(), out.ms)
@@ -99,11 +103,11 @@ def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS)
 
 
 def _address(a: Automaton, speller: Speller, words: List[str], head: int, body: int, skip) -> None:
-    """The address word as an optional opener of every sentence: after the leading skip
-    phrases, an opener ("Hey", "OK") then the address word, each perhaps followed by a comma,
-    then perhaps one more skip phrase ("Computer, please ..."). The recogniser may also write the
-    address as a sentence of its own ("Computer. Lock the front door."). Taking it records
-    `Addressed`."""
+    """The address word as an optional opener of every sentence, from `head` to `body` (where
+    the sentences said after it start): an opener ("Hey", "OK") then the address word, each
+    perhaps followed by a comma, then perhaps one more skip phrase ("Computer, please ..."). The
+    recogniser may also write the address as a sentence of its own ("Computer. Lock the front
+    door."). Taking it records `Addressed`."""
     opened, named, after = a.junction(), a.junction(), a.junction()
     a.call(head, opened, _named(speller, [words_of(" ".join(o)) for o in OPENERS], ("", ",")))
     a.move(head, opened)
