@@ -130,6 +130,13 @@ def needed(grammar: Grammar, intent: Optional[str]) -> Optional[str]:
     return None
 
 
+def settled(match, grammar: Grammar) -> bool:
+    """Whether `match` (a MatchResult) stands whatever a second stage finds: the address word is
+    required and the transcript did not say it, and nothing counts as addressed that the
+    recogniser did not hear (so rescoring room talk is wasted work)."""
+    return grammar.address.required and bool(grammar.address.words) and not match.addressed
+
+
 def apply(result, addressed: bool, grammar: Grammar):
     """`result` (a MatchResult) with `addressed` set, and not recognized when its intent needs the
     address word and the utterance did not say it. The best reading stays as the first guess."""

@@ -221,7 +221,7 @@ class Rescorer:
 
     def decide(self, match: MatchResult, transcript, encoder_states: np.ndarray) -> MatchResult:
         """The final result for one utterance: `match` itself, or what rescoring concluded."""
-        if not self.should_run(match):
+        if not self.should_run(match) or address.settled(match, self.matcher.grammar):
             return _tagged(match, FUZZY)
         try:
             ev = self.evaluate(transcript.text, encoder_states, transcript=transcript)
