@@ -238,7 +238,7 @@ def test_shipped_grammar_rejects_read_speech(shipped, speech_dir):
     ("set a timer for one hour", "TimerStart", {"hours": 1}),
     ("set a timer for ten minutes and thirty seconds", "TimerStart", {"minutes": 10, "seconds": 30}),
     ("never mind", "Cancel", {}),
-    ("unlock the back door", "LockUnlock", {"door": "back_door"}),
+    ("computer, unlock the back door", "LockUnlock", {"door": "back_door"}),
 ])
 def test_shipped_grammar_more_commands(shipped, text, intent, slots):
     result = shipped.match(text)

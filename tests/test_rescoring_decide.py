@@ -121,7 +121,7 @@ def test_the_daemon_stage_publishes_the_rescored_result(stack, speech_dir):
     from voiced.mqtt.payloads import intent_payload
 
     payload = intent_payload(utt, result, "test")
-    assert (payload["intent"], payload["decided_by"]) == ("LightColor", "rescoring")
+    assert (payload["intent"], payload["decided_by"], payload["addressed"]) == ("LightColor", "rescoring", False)
 
 
 def test_the_neighbours_are_searched_only_when_no_matcher_reading_fits(stack, speech_dir):

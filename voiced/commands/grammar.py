@@ -87,6 +87,7 @@ def cmd_check_config(args) -> int:
     from voiced.config import Config, load_config
     from voiced.errors import ConfigError, GrammarError
     from voiced.grammar import Matcher, load_grammar
+    from voiced.grammar.address import describe as describe_address
 
     problems = []
     config: Optional[Config] = Config()
@@ -116,9 +117,11 @@ def cmd_check_config(args) -> int:
     warning = _index_warning(grammar, config.rescoring)
     if warning:
         print(f"voiced: warning: {warning}", file=sys.stderr)
+    addressed = describe_address(grammar)
     print(f"ok: config {args.config or '(defaults)'}; grammar {', '.join(map(str, paths))}: "
           f"{len(grammar.intents)} intents, {templates} templates, {len(grammar.lists)} lists, "
-          f"{actions} actions; compiled {len(matcher.graphs)} templates in {elapsed:.0f} ms")
+          f"{actions} actions{'; ' + addressed if addressed else ''}; compiled {len(matcher.graphs)} templates in "
+          f"{elapsed:.0f} ms")
     return 0
 
 

@@ -1,7 +1,8 @@
 """YAML files -> Grammar, validating everything and reporting every problem at once.
 
 The format follows hassil (Home Assistant's intent files): `language`, `intents`, `lists`,
-`expansion_rules`, `skip_words`, plus an optional per-intent `action`. Files are read into
+`expansion_rules`, `skip_words`, plus an optional per-intent `action` and `requires_address`
+and the top-level `address` (voiced.grammar.address). Files are read into
 nodes by voiced.yamlfile so each problem names its file and line. Rules are inlined into each
 sentence's graph when the matcher is built, so their nesting and size are bounded here, where
 the sentence can still be named.
@@ -18,7 +19,7 @@ import yaml
 
 from voiced import yamlfile
 from voiced.errors import GrammarError, Problem
-from voiced.grammar import hass, schema, scope
+from voiced.grammar import address, hass, schema, scope
 from voiced.grammar.model import Grammar
 from voiced.grammar.template import MAX_NESTING, Alt, Node, Perm, RuleRef, Seq, SlotRef, Words, references
 from voiced.grammar.walk import Visitor
@@ -103,6 +104,7 @@ def _load_texts(texts: Sequence[Tuple[str, Union[str, bytes]]], problems: List[P
     left_out = hass.leave_out_runtime_lists(grammar, {name for kind, name in origins if kind == "list"})
     grammar.warnings.extend(left_out)
     _check_references(grammar, problems, rule_lines, set(origins))
+    problems.extend(address.check(grammar, origins))
     if not problems:  # sizes need every rule known and none recursive
         _check_sizes(grammar, problems)
     if not grammar.intents and not problems:

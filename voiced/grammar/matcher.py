@@ -13,6 +13,8 @@ from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tu
 
 import numpy as np
 
+from voiced.grammar import address
+from voiced.grammar.address import AddressWords
 from voiced.grammar.align import (
     INF,
     OP_SLOT,
@@ -91,6 +93,8 @@ class MatchResult:
     """"fuzzy" (the text matcher's result stands) or "rescoring" (the acoustic scores decided)"""
     rescoring: Dict[str, Any] = field(default_factory=dict)
     """gap, margin, best and free scores (normalised log-probabilities), sentence, candidates, ms"""
+    addressed: bool = False
+    """the utterance opened with one of the grammar's address words ("computer, ...")"""
     decision: Dict[str, Any] = field(default_factory=dict)
     """the calibrated decision (voiced.decision): features, probability p, threshold"""
 
@@ -101,7 +105,7 @@ class MatchResult:
             "confidence": round(self.confidence, 3), "template": self.template, "reason": self.reason,
             "alternatives": [{"intent": i, "confidence": round(c, 3), "slots": {k: v.to_dict() for k, v in s.items()}}
                              for i, c, s in self.alternatives],
-            "decided_by": self.decided_by,
+            "decided_by": self.decided_by, "addressed": self.addressed,
         }
         if self.rescoring:
             out["rescoring"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.rescoring.items()}
@@ -132,7 +136,9 @@ class Matcher:
                       if name in grammar.lists}
         self._slot_search = SlotSearch(self.lists)
         list_words = {w for ix in self.lists.values() for form in ix.form_text for w in form.split()}
-        self._known = frozenset(self.vocab.words) | list_words | set(NUMBER_WORDS) | {"and", "point", "a"}
+        self.address = AddressWords(grammar.address.words, self.skip)
+        self._known = (frozenset(self.vocab.words) | list_words | set(NUMBER_WORDS) | {"and", "point", "a"}
+                       | set(self.address.words()))
         self._keys = phonetic_keys(self.vocab.words)
         self._pair_words = [self.vocab.words[a] + self.vocab.words[b] for a, b in self.vocab.pairs]
         self._pair_keys = phonetic_keys(self._pair_words)
@@ -146,30 +152,46 @@ class Matcher:
     # --- public ---------------------------------------------------------------------
 
     def tokens(self, text: str) -> List[str]:
-        """The normalised tokens the matcher sees for `text` (skip words removed)."""
-        return remove_skip_words(tokenize(text, self._known), self.skip)[:MAX_TOKENS]
+        """The normalised tokens the matcher sees for `text` (skip words and the address word
+        that opens it removed)."""
+        return self._addressed(text)[0]
+
+    def addressed(self, text: str) -> bool:
+        """Whether `text` opens with one of the grammar's address words."""
+        return self._addressed(text)[1]
+
+    def _addressed(self, text: str, numbers: bool = True) -> Tuple[List[str], bool]:
+        tokens = remove_skip_words(tokenize(text, self._known, numbers=numbers), self.skip)
+        rest, addressed = self.address.strip(tokens)
+        return rest[:MAX_TOKENS], addressed
 
     def token_spans(self, text: str) -> Optional[List[Span]]:
         """The characters [start, end) of `text` each of `tokens(text)` was read from (a number
         said in words spans all of them); None in the unexpected case they cannot be placed."""
         located = tokenize_spans(text, self._known)
-        kept = kept_indices([t for t, _ in located], self.skip)[:MAX_TOKENS]
+        kept = kept_indices([t for t, _ in located], self.skip)
+        rest, _ = self.address.strip([located[i][0] for i in kept])
+        kept = kept[len(kept) - len(rest):][:MAX_TOKENS]  # the address word opens it: not a slot's
         if [located[i][0] for i in kept] != self.tokens(text):
             log.warning("cannot place the words of %r in the text; slots carry no character spans", text)
             return None
         return [located[i][1] for i in kept]
 
-    def _heard(self, text: str) -> Tuple[List[str], Callable[[int, int], str]]:
-        """The tokens, and the words of a stretch of them without the number-word repair (for
-        wildcard values: "add flour" must not add 4)."""
-        plain = remove_skip_words(tokenize(text, self._known, numbers=False), self.skip)[:MAX_TOKENS]
-        tokens = self.tokens(text)
-        return tokens, plain_words(tokens, plain)
+    def _heard(self, text: str) -> Tuple[List[str], Callable[[int, int], str], bool]:
+        """The tokens, the words of a stretch of them without the number-word repair (for
+        wildcard values: "add flour" must not add 4), and whether the address word opened it."""
+        plain = self._addressed(text, numbers=False)[0]
+        tokens, addressed = self._addressed(text)
+        return tokens, plain_words(tokens, plain), addressed
 
     def match(self, text: str, intents: Optional[Collection[str]] = None) -> MatchResult:
         """The best intent for `text` (only among `intents`, when given), or why there is none."""
+        tokens, plain, addressed = self._heard(text)
+        return address.apply(self._match(text, tokens, plain, intents), addressed, self.grammar)
+
+    def _match(self, text: str, tokens: List[str], plain: Callable[[int, int], str],
+               intents: Optional[Collection[str]] = None) -> MatchResult:
         result = MatchResult(text=text)
-        tokens, plain = self._heard(text)
         if not tokens:
             result.reason = "empty"
             return result
@@ -206,7 +228,7 @@ class Matcher:
         Each candidate carries the intent, slot values, the rendered sentence and the slot spans
         in the utterance's tokens; best first, at most `limit`.
         """
-        tokens, plain = self._heard(text)
+        tokens, plain, _addressed = self._heard(text)
         if not tokens:
             return []
         ranked = self.align_all(tokens, floor, plain)[:ALTERNATIVES]

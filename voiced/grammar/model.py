@@ -118,6 +118,18 @@ class Intent:
     """one action, or several (a list) published in order"""
     file: Optional[str] = None
     line: Optional[int] = None
+    requires_address: bool = False
+    """recognized only when the utterance opens with an address word (unlocking a door)"""
+
+
+@dataclass
+class Address:
+    """The words that address the device ("computer"), said at the start of the utterance."""
+
+    words: List[str] = field(default_factory=list)
+    """as written, several files' words merged"""
+    required: bool = False
+    """every command must open with one of them; without, only intents with requires_address do"""
 
 
 @dataclass
@@ -127,6 +139,7 @@ class Grammar:
     lists: Dict[str, SlotList] = field(default_factory=dict)
     rules: Dict[str, Seq] = field(default_factory=dict)
     skip_words: List[str] = field(default_factory=list)
+    address: Address = field(default_factory=Address)
     warnings: List[Problem] = field(default_factory=list)
     """what loaded but is worth a look: keys only Home Assistant uses, lists it fills at run time"""
 

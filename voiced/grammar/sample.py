@@ -2,7 +2,8 @@
 
 Used by the property tests, `voiced bench match` and the synthetic evaluation sets. Sampling
 walks one random path through a template (never enumerating them all): one option of each
-alternative, each optional part with probability one half, a random value for each slot. How
+alternative, each optional part with probability one half, a random value for each slot; the
+first address word opens the sentences of an intent that needs it. How
 numbers are said is the one thing the users differ on (NumberVoice): the matcher is tested on
 numbers as recognisers write them, speech is synthesised from numbers as people say them.
 """
@@ -12,6 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple, TypeVar
 
+from voiced.grammar.address import needed
 from voiced.grammar.model import Grammar, Value
 from voiced.grammar.normalize import normalize
 from voiced.grammar.numbers import TENS, to_words
@@ -91,6 +93,8 @@ class Sampler:
         template = draws.pick(self.grammar.intents[name].templates)
         chooser = _RandomPath(self, draws, dict(template.fixed_slots))
         words = render(template.tree, chooser, rules=self.grammar.rules)
+        if needed(self.grammar, name):  # a command the grammar accepts says it (no draw: seeds keep their sentences)
+            words = [self.grammar.address.words[0]] + list(words)
         return Sample(" ".join(" ".join(words).split()), name, chooser.slots, template.text)
 
     def slot_value(self, node: SlotRef, draws: Draws) -> Tuple[str, Value]:

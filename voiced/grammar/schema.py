@@ -13,12 +13,14 @@ import yaml
 
 from voiced.grammar import actions, filters, hass
 from voiced.grammar.model import Action, Grammar, Intent, Scope, Template
+from voiced.grammar.normalize import tokenize
 from voiced.grammar.schema_lists import read_list
 from voiced.grammar.scope import list_key, rename, rule_key
 from voiced.grammar.yamlnodes import MISSING, finite, mapping, parse_template_at, plain, scalar, sequence
 
-TOP_KEYS = ("language", "intents", "lists", "expansion_rules", "skip_words")
-INTENT_KEYS = ("data", "action")
+TOP_KEYS = ("language", "intents", "lists", "expansion_rules", "skip_words", "address")
+INTENT_KEYS = ("data", "action", "requires_address")
+ADDRESS_KEYS = ("words", "required")
 DATA_KEYS = ("sentences", "slots", "lists", "expansion_rules")
 ACTION_KEYS = ("topic", "payload", "qos", "retain", "maps")
 
@@ -36,6 +38,8 @@ def read_file(root: yaml.Node, grammar: Grammar, col: Any, origins: Dict[Tuple[s
             word = scalar(item, col, "skip_words", str)
             if word is not None and word.strip():
                 grammar.skip_words.append(word)
+    if "address" in top:
+        _read_address(top["address"], grammar, col, origins)
     if "expansion_rules" in top:
         for key_node, value_node in mapping(top["expansion_rules"], col, "expansion_rules", None, items=True):
             name = key_node.value
@@ -95,7 +99,43 @@ def _read_intent(name: str, key_node: yaml.Node, node: yaml.Node, col: Any, gram
                 hint="add data: [{sentences: [...]}] with at least one sentence")
     if "action" in fields:
         intent.action = _read_action(fields["action"], col, f"intents.{name}.action")
+    if "requires_address" in fields:
+        node = fields["requires_address"]
+        intent.requires_address = bool(scalar(node, col, f"intents.{name}.requires_address", bool))
+        if intent.requires_address:  # checked once every file's address words are known
+            seen.origins[("requires_address", name)] = (col.file, node.start_mark.line + 1)
     return intent, fields.get("action")
+
+
+def _read_address(node: yaml.Node, grammar: Grammar, col: Any, origins: Dict[Tuple[str, str], Tuple[str, int]]) -> None:
+    """`address: {words: [computer], required: false}`: several files' words are merged; their
+    `required` must agree (origins holds where it was first set)."""
+    fields = mapping(node, col, "address", ADDRESS_KEYS)
+    if "words" in fields:
+        words = fields["words"]
+        items = [words] if isinstance(words, yaml.ScalarNode) else sequence(words, col, "address.words")
+        for item in items:
+            word = scalar(item, col, "address.words", str)
+            if word is None:
+                continue
+            if not tokenize(word):
+                col.add(f"address word {word!r} has no letters or digits", item, key="address.words",
+                        hint="write the word said to address the device, e.g. computer")
+            elif word not in grammar.address.words:
+                grammar.address.words.append(word)
+    if "required" in fields:
+        required = scalar(fields["required"], col, "address.required", bool)
+        if required is None:
+            return
+        line = fields["required"].start_mark.line + 1
+        first = origins.get(("address", "required"))
+        if first is not None and required != grammar.address.required:
+            col.add(f"address.required is {str(required).lower()} here but "
+                    f"{str(grammar.address.required).lower()} at {first[0]}:{first[1]}", fields["required"],
+                    key="address.required", hint="set it the same in every command file, or in one file only")
+        elif first is None:
+            origins[("address", "required")] = (col.file, line)
+            grammar.address.required = required
 
 
 def _read_data(intent: Intent, node: yaml.Node, col: Any, grammar: Grammar, seen: "_Seen") -> None:

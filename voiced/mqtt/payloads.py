@@ -150,7 +150,7 @@ def _common(utt: Utterance, site_id: str) -> Dict[str, Any]:
 def intent_payload(utt: Utterance, result: MatchResult, site_id: str) -> Dict[str, Any]:
     # decided_by: "fuzzy" (the text matcher) or "rescoring" (the acoustic second stage)
     return {"intent": result.intent, "confidence": round(float(result.confidence), 3),
-            "slots": _slots(result), "decided_by": result.decided_by,
+            "slots": _slots(result), "decided_by": result.decided_by, "addressed": result.addressed,
             **_common(utt, site_id)}
 
 

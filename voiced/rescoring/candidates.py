@@ -13,9 +13,10 @@ decoder scores the words and not differences of casing, contractions or digits.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from voiced.grammar.address import AddressWords
 from voiced.grammar.matcher import SlotMatch
 from voiced.grammar.normalize import remove_skip_words, tokenize
 from voiced.rescoring.carriers import CarrierRenderer
@@ -24,6 +25,9 @@ from voiced.rescoring.neighbours import SentenceIndex
 CARRIERS_PER_READING = 2
 """other templates tried per parse: the two sharing most words with the transcript"""
 _EDGE_PUNCT = re.compile(r"^[^\w']+|[^\w'%]+$")
+_LEADING_PUNCT = re.compile(r"^[^\w']+")
+_ADDRESS_HEAD_WORDS = 6
+"""words an address may take at the start of a transcript ("Hey computer, could you please")"""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class Reading:
     "sentence" (a grammar sentence that sounds like the transcript) or "grammar" (found by the
     grammar-constrained decoder)"""
     spans: Dict[str, Tuple[int, int]] = field(default_factory=dict)
+    addressed: bool = False
+    """the utterance (or, from the grammar-constrained search, the sentence) opened with an address word"""
 
     @property
     def key(self) -> Tuple[str, Tuple[Tuple[str, str], ...]]:
@@ -80,7 +86,11 @@ def build_readings(matcher, text: str, limit: int, values_per_slot: int = 4, flo
     for r in [r for r in readings if r.source == "parse"]:
         for alt in _added_slot(matcher, r, tokens, lists, carriers, values_per_slot):
             add(alt)
-    return readings
+    return _addressed(readings, matcher.addressed(text))
+
+
+def _addressed(readings: List[Reading], addressed: bool) -> List[Reading]:
+    return [replace(r, addressed=True) for r in readings] if addressed else readings
 
 
 def neighbour_readings(matcher, index: SentenceIndex, text: str, count: int,
@@ -91,19 +101,26 @@ def neighbour_readings(matcher, index: SentenceIndex, text: str, count: int,
     found = index.nearest(matcher.tokens(text), count + len(said))
     out = [Reading(n.intent, n.slots, n.sentence, n.similarity, n.template, "sentence")
            for n in found if n.sentence not in said]
-    return out[:count]
+    return _addressed(out[:count], matcher.addressed(text))
 
 
-def grammar_readings(found: Sequence[Any], tokenizer) -> List[Tuple[Reading, str, Any]]:
+def grammar_readings(found: Sequence[Any], tokenizer,
+                     address: Optional[AddressWords] = None) -> List[Tuple[Reading, str, Any]]:
     """(reading, sentence as the recogniser wrote it, its score) of each sentence of the
     grammar-constrained search (voiced.asr.constrained.Sentence): the decoder chose the
-    spelling, so it is not restyled, and the search's score is its teacher-forced score."""
+    spelling, so it is not restyled, and the search's score is its teacher-forced score. The
+    reading's words leave out the address word the sentence opens with (`address`)."""
     out: List[Tuple[Reading, str, Any]] = []
     for sentence in found:
         text = tokenizer.decode(sentence.tokens)
         slots = {name: SlotMatch(said.value, " ".join(tokenize(said.spoken)), 1.0, said.spoken or None)
                  for name, said in sentence.slots.items()}
-        reading = Reading(sentence.intent, slots, " ".join(tokenize(text)), 0.0, sentence.template, "grammar")
+        words = tokenize(text)
+        addressed = bool(getattr(sentence, "addressed", False))
+        if addressed and address is not None:
+            words = words[address.head(words):]
+        reading = Reading(sentence.intent, slots, " ".join(words), 0.0, sentence.template, "grammar",
+                          addressed=addressed)
         out.append((reading, text, sentence.score))
     return out
 
@@ -172,11 +189,14 @@ class Restyler:
 
     Word n-grams (up to 3) of the transcript whose normalised form differs from their plain
     lower-case spelling are substituted back, longest first. Skip words (`skip`, as compiled by
-    the matcher) that open or close the transcript are kept around the sentence. Built once per
-    utterance: the transcript's n-grams and edges are the costly part, not the sentences.
+    the matcher) that open or close the transcript are kept around the sentence, and so is the
+    address word that opens it (`address`, the matcher's), as written ("Computer, please"): the
+    sentences are scored against audio that says it. Built once per utterance: the transcript's
+    n-grams and edges are the costly part, not the sentences.
     """
 
-    def __init__(self, transcript: str, skip: Sequence[Tuple[str, ...]] = ()):
+    def __init__(self, transcript: str, skip: Sequence[Tuple[str, ...]] = (),
+                 address: Optional[AddressWords] = None):
         words = [w for w in (_EDGE_PUNCT.sub("", raw) for raw in transcript.split()) if w]
         self._styles: Dict[Tuple[str, ...], str] = {}
         for n in (3, 2, 1):
@@ -188,6 +208,9 @@ class Restyler:
                 if norm and " ".join(norm) != original and norm not in self._styles:
                     self._styles[norm] = original
         self._prefix, self._suffix = _skip_edges(words, skip)
+        head = _address_head(transcript, address) if address else []
+        if head:
+            self._prefix = head
 
     def __call__(self, sentence: str) -> str:
         tokens = sentence.split()
@@ -203,8 +226,22 @@ class Restyler:
             else:
                 out.append(tokens[i])
                 i += 1
+        if out and self._prefix and self._prefix[-1][-1:] in ".!?":  # "Computer. Lock the front door."
+            out[0] = out[0][:1].upper() + out[0][1:]
         text = " ".join(self._prefix + out + self._suffix)
         return text[:1].upper() + text[1:]
+
+
+def _address_head(transcript: str, address: AddressWords) -> List[str]:
+    """The transcript's opening words that say the address word (with an opener and skip words
+    around it), as written: "Computer," keeps its comma, which the recogniser wrote there."""
+    raw = transcript.split()
+    for n in range(min(len(raw) - 1, _ADDRESS_HEAD_WORDS), 0, -1):
+        tokens = tokenize(" ".join(raw[:n]))
+        if tokens and address.head(tokens) == len(tokens):
+            head = [_LEADING_PUNCT.sub("", raw[0])] + raw[1:n]
+            return [w for w in head if w]
+    return []
 
 
 def _skip_edges(words: List[str], skip: Sequence[Tuple[str, ...]]) -> Tuple[List[str], List[str]]:

@@ -38,6 +38,7 @@ import numpy as np
 from voiced.asr.constrained import SearchSettings, SearchStats, compile_grammar
 from voiced.asr.constrained import search as grammar_search
 from voiced.asr.scoring import Pruning, ScoringError, SequenceScore, transcript_score
+from voiced.grammar import address
 from voiced.grammar.matcher import FUZZY, RESCORING, MatchResult, SlotMatch
 from voiced.rescoring.candidates import Reading, Restyler, build_readings, grammar_readings, neighbour_readings
 from voiced.rescoring.carriers import CarrierRenderer
@@ -165,7 +166,7 @@ class Rescorer:
             return None
         readings = build_readings(self.matcher, text, limit or self.config.max_candidates,
                                   self.config.values_per_slot, lists=self._lists, carriers=self._carriers)
-        restyle = Restyler(free, self.matcher.skip)
+        restyle = Restyler(free, self.matcher.skip, self.matcher.address)
         surfaces = [restyle(r.sentence) for r in readings]
         scored = _Scored(self, states, free, transcript)
         exact = free in surfaces  # said exactly: nothing sounds closer
@@ -215,11 +216,12 @@ class Rescorer:
                                dataclasses.replace(self._search, floor=floor), stats)
         log.debug("grammar-constrained search: %d sentences, %d decoder calls of %d rows, %.0f ms",
                   len(found), stats.calls, stats.rows, stats.ms)
-        return [(r, s, score) for r, s, score in grammar_readings(found, self.tokenizer) if s not in surfaces]
+        return [(r, s, score) for r, s, score in grammar_readings(found, self.tokenizer, self.matcher.address)
+                if s not in surfaces]
 
     def decide(self, match: MatchResult, transcript, encoder_states: np.ndarray) -> MatchResult:
         """The final result for one utterance: `match` itself, or what rescoring concluded."""
-        if not self.should_run(match):
+        if not self.should_run(match) or address.settled(match, self.matcher.grammar):
             return _tagged(match, FUZZY)
         try:
             ev = self.evaluate(transcript.text, encoder_states, transcript=transcript)
@@ -255,6 +257,7 @@ class Rescorer:
             result.slots = _placed(reading.slots, match, reading.intent)
             result.template = reading.template
             result.confidence = confidence(gap, margin, self.config.max_gap)
+        result = address.apply(result, reading.addressed and match.addressed, self.matcher.grammar)
         log.debug("rescored %r: %s %s gap %.2f margin %.2f (%d candidates, %.0f ms)", transcript.text,
                   reading.intent, {k: s.value for k, s in reading.slots.items()}, gap, margin, len(ev.readings), ev.ms)
         return result

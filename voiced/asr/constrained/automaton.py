@@ -17,7 +17,8 @@ determinises the automaton lazily, so one prefix is one hypothesis however many 
 grammar can say it, and the first way found names its intent and slots.
 
 Each call has two tries: the one used inside a sentence and one for its first word (which the
-recogniser capitalises); only places reached before any token use the second.
+recogniser capitalises); only places reached before any token, or after a call that ends a
+sentence of its own ("Computer."), use the second.
 """
 from __future__ import annotations
 
@@ -53,7 +54,12 @@ class Fill:
     said: Said
 
 
-Event = Union[Start, Fill]
+@dataclass(frozen=True)
+class Addressed:
+    """The event of saying one of the grammar's address words ("Computer,") before the command."""
+
+
+Event = Union[Start, Fill, Addressed]
 Trail = Optional[Tuple[Event, "Trail"]]
 """events newest first, as a linked list: (event, earlier trail) or None"""
 
@@ -100,6 +106,8 @@ class Call:
     """(inside a sentence, as its first words)"""
     slot: Optional[str]
     """the slot the phrase fills, None for the template's own words"""
+    restart: bool = False
+    """the phrase ends a sentence of its own ("Computer."): what follows is written as a sentence's start"""
 
 
 Place = Tuple[int, int, int]
@@ -141,9 +149,10 @@ class Automaton:
         """An empty move from junction a to b, recording `event` when taken."""
         self.moves[a].append((b, event))
 
-    def call(self, a: int, b: int, tries: Tuple[Trie, Trie], slot: Optional[str] = None) -> None:
+    def call(self, a: int, b: int, tries: Tuple[Trie, Trie], slot: Optional[str] = None,
+             restart: bool = False) -> None:
         self.calls_from[a].append(len(self.calls))
-        self.calls.append(Call(b, tries, slot))
+        self.calls.append(Call(b, tries, slot, restart))
 
     def tries(self) -> Iterator[Trie]:
         """Every distinct trie (shared ones once)."""
@@ -185,7 +194,7 @@ class Automaton:
                 places.setdefault((call, first, child), trail)  # on in the same trie
             for said in trie.ends[child]:
                 filled = (Fill(c.slot, said), trail) if c.slot is not None and said is not None else trail
-                found = self._enter(c.target, filled, 0, places)
+                found = self._enter(c.target, filled, 1 if c.restart else 0, places)
                 if found is not None and accept is None:
                     accept = found
         return Cursor(places, accept)

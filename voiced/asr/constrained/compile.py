@@ -9,7 +9,9 @@ written size of the grammar: one template with six optional slots of 20 values (
 sentences) is a few hundred junctions and six small tries.
 
 Around every template: up to two of the grammar's skip phrases ("could you", "please") before
-it and one after, where speakers say them.
+it and one after, where speakers say them, and the grammar's address word (voiced.grammar.address)
+as an optional opener ("Hey computer, please ..."), the only way into the templates of an intent
+that needs it.
 
 Left out, with the reason (their commands still get the matcher's candidates): templates with
 a free-text slot (it would admit any tokens) and number ranges of more than MAX_NUMBERS numbers.
@@ -21,8 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from voiced.asr.constrained.automaton import Automaton, Said, Start, Trie
-from voiced.asr.constrained.spelling import Speller, words_of
+from voiced.asr.constrained.automaton import Addressed, Automaton, Said, Start, Trie
+from voiced.asr.constrained.spelling import Speller, capitalised, spellings, words_of
+from voiced.grammar.address import OPENERS, needed
 from voiced.grammar.model import Grammar
 from voiced.grammar.template import MAX_NESTING, Alt, Node, RuleRef, Seq, SlotRef, Words
 from voiced.grammar.walk import RuleInliner, Visitor
@@ -66,13 +69,20 @@ def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS)
     skips = [words_of(w) for w in grammar.skip_words]
     skip = speller.tries([(w, None) for w in skips if w], names=False) if any(skips) else None
     before = a.begin
+    head = a.junction()  # after the leading skip phrases
     for k in range(LEADING_SKIPS if skip else 0):
-        after = a.junction() if k < LEADING_SKIPS - 1 else body
+        after = a.junction() if k < LEADING_SKIPS - 1 else head
         a.call(before, after, skip)
         a.move(before, after)
         before = after
-    if before != body:
-        a.move(before, body)
+    if before != head:
+        a.move(before, head)
+    a.move(head, body)
+    addressed = body  # where the sentences that need the address word start
+    if grammar.address.words:
+        addressed = a.junction()
+        a.move(addressed, body)
+        _address(a, speller, grammar.address.words, head, addressed, skip)
     if skip is not None:
         a.call(end, a.final, skip)
     a.move(end, a.final)
@@ -85,11 +95,49 @@ def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS)
             except Unsupported as exc:
                 out.left_out.append((name, template.text, str(exc)))
                 continue  # what was built stays unreachable
-            a.move(body, entry, Start(name, number))
+            a.move(addressed if needed(grammar, name) else body, entry, Start(name, number))
             a.move(last, end)
     out.ms = (time.perf_counter() - t0) * 1000.0
     log.debug("grammar automaton: %s in %.0f ms", out.stats(), out.ms)
     return out
+
+
+def _address(a: Automaton, speller: Speller, words: List[str], head: int, body: int, skip) -> None:
+    """The address word as an optional opener of every sentence, from `head` to `body` (where
+    the sentences said after it start): an opener ("Hey", "OK") then the address word, each
+    perhaps followed by a comma, then perhaps one more skip phrase ("Computer, please ..."). The
+    recogniser may also write the address as a sentence of its own ("Computer. Lock the front
+    door."). Taking it records `Addressed`."""
+    opened, named, after = a.junction(), a.junction(), a.junction()
+    a.call(head, opened, _named(speller, [words_of(" ".join(o)) for o in OPENERS], ("", ",")))
+    a.move(head, opened)
+    phrases = [words_of(w) for w in words]
+    a.call(opened, named, _named(speller, phrases, ("", ",")))
+    a.call(opened, named, _named(speller, phrases, (".", "!")), restart=True)
+    a.move(named, after, Addressed())
+    if skip is not None:
+        a.call(after, body, skip)
+    a.move(after, body)
+
+
+def _named(speller: Speller, phrases: List[List[str]], marks: Tuple[str, ...]) -> Tuple[Trie, Trie]:
+    """Tries of names said on their own, in every spelling, followed by one of `marks` (the
+    punctuation the recogniser writes after a name addressed: "Computer, unlock ...")."""
+    inside, first = Trie(), Trie()
+    for words in phrases:
+        if not words:
+            continue
+        for form in spellings(words, names=True):
+            for mark in marks:
+                variant = form + ((mark, True),) if mark else form
+                try:
+                    tokens = speller.tokens(variant)
+                except ValueError:  # a tokenizer that does not write the mark apart
+                    continue
+                inside.add(tokens)
+                first.add(tokens)
+                first.add(speller.tokens(capitalised(variant)))
+    return inside, first
 
 
 class _Lists:

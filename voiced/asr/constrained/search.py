@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from voiced.asr.constrained.automaton import Cursor, Fill, Said, Start, Trail, events
+from voiced.asr.constrained.automaton import Addressed, Cursor, Fill, Said, Start, Trail, events
 from voiced.asr.constrained.compile import GrammarAutomaton
 from voiced.asr.decoder import log_sum_exp
 from voiced.asr.scoring.growth import ROOT, Growth, Handle
@@ -62,6 +62,8 @@ class Sentence:
     template: str
     slots: Dict[str, Said]
     """slot name -> what was said for it (a template's fixed slots with an empty `spoken`)"""
+    addressed: bool = False
+    """the sentence opens with an address word"""
 
     def normalized(self, alpha: float) -> float:
         return self.score.normalized(alpha)
@@ -197,12 +199,15 @@ def meaning(compiled: GrammarAutomaton, tokens: Sequence[int], score: SequenceSc
     """The intent, template and slots a finished sentence's trail says."""
     intent, number = "", 0
     slots: Dict[str, Said] = {}
+    addressed = False
     for event in events(trail):
-        if isinstance(event, Start):
+        if isinstance(event, Addressed):
+            addressed = True
+        elif isinstance(event, Start):
             intent, number = event.intent, event.template
         elif isinstance(event, Fill):
             slots[event.slot] = event.said
     template = compiled.grammar.intents[intent].templates[number]
     for name, value in template.fixed_slots.items():
         slots[name] = Said(value, "")
-    return Sentence(tuple(tokens), score, intent, template.text, slots)
+    return Sentence(tuple(tokens), score, intent, template.text, slots, addressed)
