@@ -243,3 +243,13 @@ def test_check_config_names_the_address(tmp_path: Path, capsys):
     path.write_text(GRAMMAR.replace("required: false", "required: true"))
     assert main(["check-config", "--grammar", str(path)]) == 0
     assert "address 'computer' (required)" in capsys.readouterr().out
+
+
+def test_slot_places_in_the_text_skip_the_address_word():
+    """Hermes slot ranges are character spans of the text as heard, address word and all."""
+    matcher = Matcher(load_grammar([Path(__file__).resolve().parent.parent / "config" / "commands.yaml"]))
+    text = "Computer, set the bed light to five."
+    result = matcher.match(text)
+    assert result.recognized and result.addressed
+    assert {k: text[s.span[0]:s.span[1]] for k, s in result.slots.items() if s.span} == {
+        "device": "bed light", "brightness": "five"}
