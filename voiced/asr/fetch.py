@@ -37,7 +37,7 @@ def pull_file(repo: str, filename: str, revision: str, directory: Path, endpoint
     git), or None when the repository has no such file at that revision.
     """
     import huggingface_hub
-    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     where = f"{repo}/{filename} (revision {revision}) from {endpoint}"
     url = huggingface_hub.hf_hub_url(repo, filename, revision=revision, endpoint=endpoint)
@@ -65,7 +65,7 @@ def pull_file(repo: str, filename: str, revision: str, directory: Path, endpoint
 
 
 def _translate(exc: Exception, repo: str, revision: str, endpoint: str, where: str) -> VoicedError:
-    from huggingface_hub.utils import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
     log.debug("download of %s failed", where, exc_info=exc)
     if isinstance(exc, RepositoryNotFoundError):
