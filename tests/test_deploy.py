@@ -234,10 +234,12 @@ def test_pull_fetches_checks_sums_and_skips_a_missing_optional_file(hub, tmp_pat
     assert not (target / "config.json").exists()  # optional and absent upstream
     out = capsys.readouterr().out
     assert out.count("sha256 ok") == len(hub.files) and f"model ready in {target}" in out
-    # Run again: nothing is fetched, even with the server gone.
+    # Run again: nothing is fetched; --force fetches everything again.
     hub.gets.clear()
     assert cli_main(["models", "pull"]) == 0
     assert hub.gets == [] and capsys.readouterr().out.count(": cached") == len(hub.files)
+    assert cli_main(["models", "pull", "--force"]) == 0
+    assert sorted(hub.gets) == sorted(hub.files)
 
 
 def test_pull_resumes_a_dropped_download(hub, tmp_path):
