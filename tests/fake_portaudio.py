@@ -7,10 +7,13 @@ into the stream callback, like PortAudio's audio thread. Scripted troubles:
   vanish_after    - after this many blocks the device is unplugged: the stream goes inactive
                     and the device leaves the device list for `absent_s` seconds
   stall_after     - after this many blocks the stream stays "active" but delivers nothing
+`native_noise` is written straight to file descriptor 2 at initialisation and at every format
+probe, as ALSA and JACK do from C.
 The signal position belongs to the device, so audio continues where it was after a reopen.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -96,6 +99,9 @@ class FakeStream:
 class FakePortAudio:
     def __init__(self, module: "FakePyAudioModule"):
         self.module = module
+        module.environ_at_init.append(dict(os.environ))
+        if module.native_noise:  # what ALSA and JACK print from C while PortAudio initialises
+            os.write(2, module.native_noise)
         # Like PortAudio, the device list is fixed when the library is initialised.
         self._devices: List[FakeDevice] = [d for d in module.devices if d.present]
         self.terminated = False
@@ -115,6 +121,8 @@ class FakePortAudio:
         return self.get_device_info_by_index(0)
 
     def is_format_supported(self, rate, input_device=None, input_channels=None, input_format=None, **_):
+        if self.module.native_noise:  # and again for every configuration probed
+            os.write(2, self.module.native_noise)
         d = self._devices[input_device]
         if (int(rate), int(input_channels)) in d.formats and input_format == paInt16:
             return True
@@ -138,10 +146,12 @@ class FakePyAudioModule:
     paContinue = paContinue
     paInputOverflow = paInputOverflow
 
-    def __init__(self, devices: Sequence[FakeDevice], block_sleep_s: float = 0.002):
+    def __init__(self, devices: Sequence[FakeDevice], block_sleep_s: float = 0.002, native_noise: bytes = b""):
         self.devices = list(devices)
         self.block_sleep_s = block_sleep_s
+        self.native_noise = native_noise
         self.opened: List[Tuple[str, int, int]] = []
+        self.environ_at_init: List[Dict[str, str]] = []
 
     def PyAudio(self) -> FakePortAudio:  # noqa: N802 - PyAudio's own name
         return FakePortAudio(self)

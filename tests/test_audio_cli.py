@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 
 import numpy as np
 
@@ -89,3 +90,48 @@ def test_the_daemon_on_a_lying_header_stops_with_one_line(tmp_path):
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("voiced: ")]
     assert len(errors) == 1 and str(path) in errors[0] and "sample rate of 1 Hz" in errors[0]
+
+
+NOISE = (b"ALSA lib pcm.c:2664:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear\n"
+         b"Cannot connect to server socket err = No such file or directory\n")
+
+
+def _fake_pyaudio(monkeypatch):
+    import sys
+
+    from fake_portaudio import FakeDevice, FakePyAudioModule
+
+    mic = FakeDevice("USB PnP Sound Device", np.zeros((16, 1), np.int16), 48000, {(48000, 1), (16000, 1)},
+                     max_channels=1)
+    fake = FakePyAudioModule([mic], native_noise=NOISE)
+    monkeypatch.setitem(sys.modules, "pyaudio", fake)
+    # Unset for the test and restored afterwards, whatever the command sets.
+    monkeypatch.setenv("JACK_NO_START_SERVER", "")
+    monkeypatch.delenv("JACK_NO_START_SERVER")
+    return fake
+
+
+def test_devices_keeps_alsa_and_jack_noise_off_the_terminal(monkeypatch, capfd):
+    fake = _fake_pyaudio(monkeypatch)
+    assert main(["devices"]) == 0
+    out, err = capfd.readouterr()
+    assert "USB PnP Sound Device" in out and "16000,48000" in out
+    assert err == ""
+    assert fake.environ_at_init[-1].get("JACK_NO_START_SERVER") == "1"  # no jackd started to list devices
+    os.write(2, b"after\n")  # the terminal's stderr is back after the listing
+    assert capfd.readouterr().err == "after\n"
+
+
+def test_devices_shows_the_noise_when_verbose(monkeypatch, capfd):
+    _fake_pyaudio(monkeypatch)
+    assert main(["devices", "-vv"]) == 0
+    out, err = capfd.readouterr()
+    assert "USB PnP Sound Device" in out and "ALSA lib pcm.c" in err and "Cannot connect to server" in err
+
+
+def test_devices_with_none_found_says_so_without_the_noise(monkeypatch, capfd):
+    fake = _fake_pyaudio(monkeypatch)
+    fake.devices.clear()
+    assert main(["devices"]) == 1
+    out, err = capfd.readouterr()
+    assert out == "no audio input devices found\n" and "ALSA" not in err

@@ -149,42 +149,63 @@ from voiced.cli import main as cli_main  # noqa: E402
 from voiced.commands.models import KNOWN_MODELS  # noqa: E402
 
 
-class _RangeHandler(http.server.BaseHTTPRequestHandler):
-    """Serves `files` like huggingface.co/<repo>/resolve/<rev>/<name>: HEAD with X-Linked-Etag, GET with Range."""
+class _HubHandler(http.server.BaseHTTPRequestHandler):
+    """Serves `files` the way huggingface.co serves /<repo>/resolve/<rev>/<name> to huggingface_hub:
+    HEAD with ETag, X-Repo-Commit and Content-Length (plus X-Linked-Etag/-Size for LFS files),
+    GET with Range. The first GET of each file in `cut` stops after that many bytes."""
 
+    protocol_version = "HTTP/1.1"
     files: dict = {}
     checksums: dict = {}
+    cut: dict = {}
     ranges: list = []
+    gets: list = []
 
     def _lookup(self):
-        return self.files.get(self.path.rsplit("/", 1)[-1])
+        name = self.path.rsplit("/", 1)[-1]
+        return name, self.files.get(name)
+
+    def _missing(self):
+        self.send_response(404)
+        self.send_header("X-Error-Code", "EntryNotFound")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_HEAD(self):  # noqa: N802 - http.server naming
-        data = self._lookup()
+        name, data = self._lookup()
         if data is None:
-            self.send_error(404)
+            self._missing()
             return
-        name = self.path.rsplit("/", 1)[-1]
         self.send_response(200)
+        self.send_header("X-Repo-Commit", "0123456789abcdef0123456789abcdef01234567")
+        self.send_header("ETag", f'"{hashlib.sha1(data).hexdigest()}"')  # the git blob id, as for any file
         self.send_header("X-Linked-Etag", f'"{self.checksums.get(name, hashlib.sha256(data).hexdigest())}"')
         self.send_header("X-Linked-Size", str(len(data)))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
 
     def do_GET(self):  # noqa: N802
-        data = self._lookup()
+        name, data = self._lookup()
         if data is None:
-            self.send_error(404)
+            self._missing()
             return
+        self.gets.append(name)
         start = 0
         if self.headers.get("Range"):
             start = int(self.headers["Range"].split("=")[1].split("-")[0])
-            self.ranges.append(start)
+            self.ranges.append((name, start))
             self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
             self.send_response(200)
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
+        stop = self.cut.pop(name, None)
+        if stop is not None:  # the connection drops mid-file
+            self.wfile.write(data[start:stop])
+            self.wfile.flush()
+            self.close_connection = True
+            return
         self.wfile.write(data[start:])
 
     def log_message(self, *args):
@@ -194,7 +215,7 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     files = {name: os.urandom(300_000) for name in KNOWN_MODELS["moonshine-v2-small"][1]}
-    handler = type("Handler", (_RangeHandler,), {"files": files, "checksums": {}, "ranges": []})
+    handler = type("Handler", (_HubHandler,), {"files": files, "checksums": {}, "cut": {}, "ranges": [], "gets": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -205,25 +226,65 @@ def hub(monkeypatch, tmp_path):
     thread.join(5)
 
 
-def test_pull_resumes_a_partial_download_and_checks_sums(hub, tmp_path):
-    target = tmp_path / "cache" / "models" / "moonshine-v2-small"
-    target.mkdir(parents=True)
-    encoder = hub.files["encoder_model_int8.onnx"]
-    (target / "encoder_model_int8.onnx.part").write_bytes(encoder[:100_000])
+def test_pull_fetches_checks_sums_and_skips_a_missing_optional_file(hub, tmp_path, capsys):
     assert cli_main(["models", "pull"]) == 0
-    assert hub.ranges == [100_000]  # continued where it stopped
+    target = tmp_path / "cache" / "models" / "moonshine-v2-small"
     for name, data in hub.files.items():
         assert (target / name).read_bytes() == data
-    assert not list(target.glob("*.part"))
     assert not (target / "config.json").exists()  # optional and absent upstream
+    out = capsys.readouterr().out
+    assert out.count("sha256 ok") == len(hub.files) and f"model ready in {target}" in out
+    # Run again: nothing is fetched; --force fetches everything again.
+    hub.gets.clear()
+    assert cli_main(["models", "pull"]) == 0
+    assert hub.gets == [] and capsys.readouterr().out.count(": cached") == len(hub.files)
+    assert cli_main(["models", "pull", "--force"]) == 0
+    assert sorted(hub.gets) == sorted(hub.files)
+
+
+def test_pull_resumes_a_dropped_download(hub, tmp_path):
+    from huggingface_hub.constants import DOWNLOAD_CHUNK_SIZE
+
+    # huggingface_hub writes whole chunks (10 MiB), so the drop comes after the first one.
+    hub.files["encoder_model_int8.onnx"] = os.urandom(DOWNLOAD_CHUNK_SIZE + 200_000)
+    hub.cut["encoder_model_int8.onnx"] = DOWNLOAD_CHUNK_SIZE + 100_000
+    assert cli_main(["models", "pull"]) == 0
+    assert hub.ranges == [("encoder_model_int8.onnx", DOWNLOAD_CHUNK_SIZE)]  # continued where it stopped
+    target = tmp_path / "cache" / "models" / "moonshine-v2-small"
+    assert (target / "encoder_model_int8.onnx").read_bytes() == hub.files["encoder_model_int8.onnx"]
 
 
 def test_pull_rejects_a_corrupt_download(hub, tmp_path, capsys):
     hub.checksums["tokenizer.json"] = "0" * 64
     assert cli_main(["models", "pull"]) == 1
-    assert "checksum mismatch for tokenizer.json" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "checksum mismatch for tokenizer.json" in err and err.count("\n") == 1
     target = tmp_path / "cache" / "models" / "moonshine-v2-small"
-    assert not (target / "tokenizer.json").exists() and not (target / "tokenizer.json.part").exists()
+    assert not (target / "tokenizer.json").exists()
+
+
+def test_pull_names_a_missing_required_file(hub, tmp_path, capsys):
+    del hub.files["tokenizer.json"]
+    assert cli_main(["models", "pull", "--revision", "v2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "Mer0vin8ian/moonshine-streaming-small-onnx has no tokenizer.json at revision v2" in err
+    assert "--repo" in err
+
+
+def test_pull_offline_says_so_in_one_line(monkeypatch, tmp_path, capsys):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("VOICED_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli_main(["models", "pull"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot download Mer0vin8ian/moonshine-streaming-small-onnx/encoder_model_int8.onnx" in err
+    assert "online" in err and "--from DIR" in err
 
 
 def test_pull_from_a_local_directory_works_offline(monkeypatch, tmp_path, capsys):

@@ -1,127 +1,105 @@
-"""Download model files from a Hugging Face repository: resumable, with progress and a checksum.
+"""Download model files from a Hugging Face repository, with huggingface_hub.
 
 Only `voiced models pull` uses this, at deploy time; the daemon never downloads anything.
-A partial download is kept as `<file>.part` and continued with an HTTP Range request. Large
-(LFS) files carry their SHA-256 in the `X-Linked-Etag` header, which is checked after the
-download; a mismatch deletes the file and fails loudly.
+huggingface_hub (a dependency of tokenizers) does the transfer: the HEAD on
+`/{repo}/resolve/{revision}/{file}` for the ETag and size, the tqdm progress bar, retries that
+continue a dropped connection with an HTTP Range request, the size check and the atomic move
+into place. Its bookkeeping lives in `<dir>/.cache/huggingface/`. It checks sizes, not contents,
+so the SHA-256 of a large (LFS) file, which the Hub publishes as its ETag, is checked here.
+
+Every huggingface_hub or network error becomes a one-line VoicedError naming the repository and
+file and saying what to do.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sys
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
+import re
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import Optional
 
 from voiced.errors import VoicedError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-_BLOCK = 1 << 16
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_BLOCK = 1 << 20
+_OFFLINE_HINT = ("is the machine online? Set HF_ENDPOINT to use a mirror, or copy a model with "
+                 "`voiced models pull NAME --from DIR`")
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    url: str
-    size: Optional[int]
-    sha256: Optional[str]
+def pull_file(repo: str, filename: str, revision: str, directory: Path, endpoint: str = DEFAULT_ENDPOINT,
+              force: bool = False) -> Optional[str]:
+    """Fetch `filename` of `repo` into `directory`.
 
+    Returns the SHA-256 that was verified, "" when the server publishes none (small files kept in
+    git), or None when the repository has no such file at that revision.
+    """
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-def file_url(endpoint: str, repo: str, filename: str, revision: str = "main") -> str:
-    return f"{endpoint.rstrip('/')}/{repo}/resolve/{revision}/{filename}"
-
-
-def probe(url: str, timeout: float = 30.0) -> Optional[RemoteFile]:
-    """Size and checksum of a remote file; None when it does not exist (HTTP 404)."""
-    request = urllib.request.Request(url, method="HEAD")
+    where = f"{repo}/{filename} (revision {revision}) from {endpoint}"
+    url = huggingface_hub.hf_hub_url(repo, filename, revision=revision, endpoint=endpoint)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            headers = response.headers
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise VoicedError(f"cannot reach {url}: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise VoicedError(f"cannot reach {url}: {getattr(exc, 'reason', exc)} (is the machine online?)") from None
-    etag = (headers.get("X-Linked-Etag") or headers.get("ETag") or "").strip('"').removeprefix("W/").strip('"')
-    sha = etag if len(etag) == 64 and all(c in "0123456789abcdef" for c in etag) else None
-    size = headers.get("X-Linked-Size") or headers.get("Content-Length")
-    return RemoteFile(url, int(size) if size else None, sha)
+        # One quick HEAD (no retries) before the download: it fails fast when offline and gives
+        # the checksum to verify afterwards.
+        meta = huggingface_hub.get_hf_file_metadata(url, endpoint=endpoint)
+        path = Path(huggingface_hub.hf_hub_download(repo, filename, revision=revision, local_dir=directory,
+                                                    endpoint=endpoint, force_download=force))
+    except LocalEntryNotFoundError as exc:  # the Hub could not be reached and nothing is on disk
+        raise _unreachable(where, exc) from None
+    except EntryNotFoundError:
+        return None
+    except Exception as exc:  # huggingface_hub's HTTP errors, its HTTP client's, disk errors
+        raise _translate(exc, repo, revision, endpoint, where) from None
+    expected = (meta.etag or "").lower()
+    if not _SHA256.fullmatch(expected):
+        return ""
+    got = _sha256_of(path)
+    if got != expected:
+        path.unlink()
+        raise VoicedError(f"checksum mismatch for {filename} of {repo}: expected {expected}, got {got}; "
+                          "the file was deleted, run the command again")
+    return got
 
 
-def sha256_of(path: Path) -> str:
+def _translate(exc: Exception, repo: str, revision: str, endpoint: str, where: str) -> VoicedError:
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    log.debug("download of %s failed", where, exc_info=exc)
+    if isinstance(exc, RepositoryNotFoundError):
+        return VoicedError(f"repository {repo} not found (or private) at {endpoint}; check --repo")
+    if isinstance(exc, RevisionNotFoundError):
+        return VoicedError(f"{repo} has no revision {revision}; check --revision")
+    if isinstance(exc, HfHubHTTPError):
+        status = exc.response.status_code if exc.response is not None else "error"
+        return VoicedError(f"download of {where} failed: HTTP {status}; run the command again later")
+    if _is_connection_error(exc):
+        return _unreachable(where, exc)
+    return VoicedError(f"download of {where} failed ({_first_line(exc)}); run the command again "
+                       "(finished files are kept)")
+
+
+def _unreachable(where: str, exc: BaseException) -> VoicedError:
+    cause = exc.__cause__ or exc
+    return VoicedError(f"cannot download {where}: {_first_line(cause)}; {_OFFLINE_HINT}")
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """True for the HTTP client's connect errors and timeouts (httpx, httpx2 or requests, by version)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectError", "ConnectTimeout", "TimeoutException", "ConnectionError", "NetworkError"})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def download(remote: RemoteFile, target: Path, progress: Optional[Callable[[int, Optional[int]], None]] = None,
-             timeout: float = 60.0) -> Path:
-    """Fetch remote into target, resuming `target.part`; verify the checksum when one is known."""
-    part = target.with_name(target.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    if remote.size is not None and have > remote.size:
-        part.unlink()
-        have = 0
-    request = urllib.request.Request(remote.url)
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            if have and response.status != 206:  # server ignored the range: start over
-                have = 0
-            with open(part, "ab" if have else "wb") as out:
-                done = have
-                for block in iter(lambda: response.read(_BLOCK), b""):
-                    out.write(block)
-                    done += len(block)
-                    if progress:
-                        progress(done, remote.size)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and remote.size == have:  # already complete
-            pass
-        else:
-            raise VoicedError(f"download of {remote.url} failed: HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise VoicedError(f"download of {remote.url} interrupted ({getattr(exc, 'reason', exc)}); "
-                          "run the command again to resume") from None
-    if remote.sha256:
-        got = sha256_of(part)
-        if got != remote.sha256:
-            part.unlink()
-            raise VoicedError(f"checksum mismatch for {target.name}: expected {remote.sha256}, got {got}; "
-                              "the partial file was deleted, run the command again")
-    os.replace(part, target)
-    return target
-
-
-class ProgressBar:
-    """A one-line progress display on a terminal (plain log lines otherwise)."""
-
-    def __init__(self, name: str, stream: Optional[TextIO] = None):
-        self._name = name
-        self._stream = stream or sys.stderr
-        self._tty = self._stream.isatty()
-        self._last = -1
-
-    def __call__(self, done: int, total: Optional[int]) -> None:
-        pct = int(done * 100 / total) if total else -1
-        if pct == self._last:
-            return
-        self._last = pct
-        mb = done / 1e6
-        if self._tty:
-            bar = "#" * (pct // 4) if pct >= 0 else ""
-            self._stream.write(f"\r{self._name:<36} {bar:<25} {pct:3d}% {mb:7.1f} MB")
-            if total and done >= total:
-                self._stream.write("\n")
-            self._stream.flush()
-        elif pct % 25 == 0:
-            self._stream.write(f"{self._name}: {pct}% ({mb:.1f} MB)\n")

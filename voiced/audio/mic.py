@@ -13,8 +13,11 @@ re-initialises PyAudio: that is how a re-plugged USB microphone is found again.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -44,6 +47,35 @@ def load_pyaudio():
     except ImportError:
         raise AudioError(INSTALL_HINT) from None
     return pyaudio
+
+
+@contextmanager
+def native_stderr_muted(muted: bool = True) -> Iterator[None]:
+    """Send what C code writes to file descriptor 2 to /dev/null inside the block.
+
+    PortAudio's initialisation and device probing make ALSA print "ALSA lib pcm.c:...: Unknown
+    PCM cards.pcm.rear" and JACK "Cannot connect to server socket" for every configuration they
+    try; that goes straight to fd 2, past Python. Python's own writes to stderr inside the block
+    are lost as well, so keep the block to the PortAudio calls and let exceptions leave it before
+    they are reported. Single-threaded callers only: the descriptor is the whole process's.
+    """
+    if not muted:
+        yield
+        return
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 at all: nothing to protect
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @dataclass(frozen=True)

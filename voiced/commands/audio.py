@@ -2,6 +2,7 @@
 `voiced bench vad` (CPU cost of always-on listening)."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import List, Tuple
@@ -52,14 +53,18 @@ def cmd_segments(args) -> int:
 # --- voiced devices -----------------------------------------------------------------------
 
 def cmd_devices(args) -> int:
-    from voiced.audio.mic import list_input_devices, load_pyaudio
+    from voiced.audio.mic import list_input_devices, load_pyaudio, native_stderr_muted
 
     pyaudio = load_pyaudio()  # AudioError with the install how-to when missing
-    pa = pyaudio.PyAudio()
-    try:
-        devices = list_input_devices(pa, pyaudio)
-    finally:
-        pa.terminate()
+    # Listing devices must not start a JACK server as a side effect (jack_client_open(3)).
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    # ALSA and JACK complain on stderr about every configuration PortAudio probes; -v shows it.
+    with native_stderr_muted(args.verbose + getattr(args, "verbose_after", 0) == 0):
+        pa = pyaudio.PyAudio()
+        try:
+            devices = list_input_devices(pa, pyaudio)
+        finally:
+            pa.terminate()
     if not devices:
         print("no audio input devices found")
         return 1

@@ -30,7 +30,7 @@ def register(sub) -> None:
     models = sub.add_parser("models", help="download and list speech models")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION")
     msub.required = True
-    pull = msub.add_parser("pull", help="fetch a model into the cache (resumable, checksummed)")
+    pull = msub.add_parser("pull", help="fetch a model into the cache (checksummed; a dropped connection is resumed)")
     pull.add_argument("name", nargs="?", default=DEFAULT_NAME,
                       help=f"model name ({', '.join(KNOWN_MODELS)}; default {DEFAULT_NAME})")
     pull.add_argument("--repo", help="Hugging Face repository to fetch from instead of the known one")
@@ -77,22 +77,21 @@ def _copy_local(source: Path, target: Path, force: bool) -> int:
 
 def _download(repo: str, revision: str, required: List[str], optional: List[str], target: Path,
               force: bool) -> int:
-    from voiced.asr.fetch import DEFAULT_ENDPOINT, ProgressBar, download, file_url, probe
+    from voiced.asr.fetch import DEFAULT_ENDPOINT, pull_file
 
-    endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_ENDPOINT)
+    endpoint = os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
     target.mkdir(parents=True, exist_ok=True)
     for name in required + optional:
-        dest = target / name
-        if dest.exists() and not force:
+        if (target / name).exists() and not force:
             print(f"{name}: cached")
             continue
-        remote = probe(file_url(endpoint, repo, name, revision))
-        if remote is None:
+        sha = pull_file(repo, name, revision, target, endpoint=endpoint, force=force)
+        if sha is None:
             if name in optional:
                 continue
-            raise VoicedError(f"{repo} has no {name} at revision {revision}")
-        download(remote, dest, progress=ProgressBar(name))
-        print(f"{name}: {'sha256 ok' if remote.sha256 else 'downloaded (no checksum published)'}")
+            raise VoicedError(f"{repo} has no {name} at revision {revision} ({endpoint}); "
+                              "check --repo and --revision")
+        print(f"{name}: {'sha256 ok' if sha else 'downloaded (no checksum published)'}")
     print(f"model ready in {target}")
     return EXIT_OK
 
@@ -116,9 +115,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         except ModelError as exc:
             state = f"incomplete: {exc}"
             status = EXIT_FAILURE
-        partial = [f.name for f in path.glob("*.part")]
-        if partial:
-            state += f" (unfinished download: {', '.join(partial)}; run pull again to resume)"
         print(f"  {path.name:<24} {state}")
     dev = find_dev_model()
     if dev is not None:
