@@ -175,6 +175,7 @@ def test_the_publisher_sends_every_action_of_an_intent_in_order(matcher):
     topics = publisher.publish(Utterance(id="u1", text=result.text, start_s=0.0, end_s=1.0), result,
                                matcher.grammar)
     assert topics[-2:] == ["zigbee2mqtt/kitchen_light/set", "log/kitchen"]
-    (_, first, first_retain), (_, second, second_retain) = link.sent[-2:]
+    (_, first, first_retain, first_qos), (_, second, second_retain, _) = link.sent[-2:]
+    assert first_qos == 0  # an action's own QoS (0 unless the grammar says otherwise)
     assert json.loads(first) == {"brightness": 102, "scaled": 102} and not first_retain
     assert json.loads(second) == {"tenths": 4, "note": "kitchen at 40.5"} and second_retain
