@@ -155,7 +155,7 @@ class _Recogniser:
 
 def test_a_calibration_for_another_model_is_not_used(caplog):
     config = load_config(text="decision: {mode: calibrated}")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         decision = make_decision(config, _Recogniser("v2", "moonshine-v2-small"))
     assert decision.calibration is None
     assert "fitted for v1:base-en" in caplog.text

@@ -25,7 +25,7 @@ def model_id(recogniser: Any) -> str:
 
 def make_decision(config: Config, recogniser: Any) -> Decision:
     """The decision of config.decision for `recogniser`'s model. A calibration fitted for another
-    model would judge numbers it never saw: it is not used (one warning), and the rescoring gaps
+    model would judge numbers it never saw: it is not used (one log line), and the rescoring gaps
     decide alone."""
     settings = config.decision
     if settings.mode == "off":
@@ -33,9 +33,9 @@ def make_decision(config: Config, recogniser: Any) -> Decision:
     calibration = load_calibration(config.resolve(settings.calibration))
     running = model_id(recogniser)
     if calibration.model != running:
-        log.warning("decision: the calibration %s was fitted for %s, not %s; deciding by the rescoring gaps "
-                    "(fit one for this model with `voiced calibrate`)", settings.calibration or "(bundled)",
-                    calibration.model, running or "this recogniser")
+        log.info("decision: the calibration %s was fitted for %s, not %s; deciding by the rescoring gaps "
+                 "(fit one for this model with `voiced calibrate`)", settings.calibration or "(bundled)",
+                 calibration.model, running or "this recogniser")
         return Decision()
     threshold = calibration.threshold_for(settings.max_false_accepts_per_hour)
     point = calibration.point_at(threshold)
