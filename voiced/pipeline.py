@@ -33,7 +33,7 @@ import numpy as np
 
 from voiced.vad.endpoint import (AUDIO, AUDIO_COMPLETE, SPEECH_END, SPEECH_MAYBE_ENDED, SPEECH_RESUMED,
                              SPEECH_START, Event)
-from voiced.hallucination import GATE, HallucinationGate
+from voiced.hallucination import GATE
 from voiced.interpreter import Interpreter
 from voiced.mqtt.payloads import Utterance
 from voiced.stages import (NO_OBSERVER, Finished, Observer, Recogniser, Recorder, Rescorer, ResultCallback, Sink,
@@ -78,9 +78,9 @@ class UtteranceProcessor:
     def __init__(self, transcriber: Recogniser, matcher: TextMatcher, publish: Union[Sink, ResultCallback],
                  recorder: Optional[Recorder] = None, stream_started_at: Optional[float] = None,
                  rescorer: Optional[Rescorer] = None, speculative: bool = False,
-                 observer: Observer = NO_OBSERVER, gate: HallucinationGate = HallucinationGate()):
+                 observer: Observer = NO_OBSERVER):
         self.transcriber = transcriber
-        self.interpreter = Interpreter(matcher, rescorer, recorder, gate)
+        self.interpreter = Interpreter(matcher, rescorer, recorder)
         self._sink: Sink = publish if isinstance(publish, Sink) else _CallbackSink(publish)
         self._listener: Optional[SpeechListener] = publish if isinstance(publish, SpeechListener) else None
         self._observer = observer
@@ -227,8 +227,7 @@ def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSetting
     transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second)
     endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))
     interpreter = build_interpreter(config, transcriber, matcher, recorder)
-    processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, interpreter.recorder,
-                                   speculative=config.speculative, rescorer=interpreter.rescorer, observer=observer,
-                                   gate=interpreter.gate)
-    processor.use(interpreter)  # the whole of it, the calibrated decision included
+    processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, speculative=config.speculative,
+                                   observer=observer)
+    processor.use(interpreter)  # all of it: rescorer, recorder, gate and decision, as a reload swaps them
     return endpointer, processor
