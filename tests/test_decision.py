@@ -222,3 +222,35 @@ def test_real_commands_whose_transcript_is_wrong_are_decided_right(base_en_model
     for row in out["files"]:
         assert row["correct"] and row["decided_by"] == "rescoring", row
         assert row["transcript"].lower().rstrip(".?!") != row["reference"], row  # the transcript alone is wrong
+
+
+def test_a_reading_the_decision_accepts_still_needs_its_address_word():
+    """decide mode may accept a reading the gaps rejected; an intent that requires the address
+    word must still not go out without it."""
+    from voiced.grammar import Matcher, load_grammar_text
+    from voiced.interpreter import Interpreter
+
+    grammar = load_grammar_text(
+        "address: {words: [computer]}\nlists: {door: {values: [front door]}}\nintents:\n"
+        "  LockUnlock: {requires_address: true, data: [{sentences: ['unlock [the] {door}']}]}\n"
+        "  LockLock: {data: [{sentences: ['lock [the] {door}']}]}\n")
+    slots = {"door": SlotMatch("front door", "front door", 1.0)}
+
+    class GapRejection:
+        def decide(self, match, transcript, states):
+            intent = "LockUnlock" if "unlock" in transcript.text.lower() else "LockLock"
+            return MatchResult(transcript.text, False, reason="rescoring: the transcription fits better",
+                               alternatives=[(intent, 0.4, slots)], decided_by=RESCORING,
+                               rescoring={"gap": 2.0, "margin": 4.0}, addressed=match.addressed)
+
+    class States:
+        def encoder_states(self):
+            return None
+
+    interpreter = Interpreter(Matcher(grammar), GapRejection(), decision=Decision(_gap_only("decide"), 0.5))
+    locked, _ = interpreter.interpret(_transcript("Lock the front door."), States())  # type: ignore[arg-type]
+    assert locked.recognized and locked.intent == "LockLock"  # the decision overrides the gap here
+    unlocked, _ = interpreter.interpret(_transcript("Unlock the front door."), States())  # type: ignore[arg-type]
+    assert not unlocked.recognized and unlocked.reason.startswith("not addressed"), unlocked.to_dict()
+    said, _ = interpreter.interpret(_transcript("Computer, unlock the front door."), States())  # type: ignore[arg-type]
+    assert said.recognized and said.intent == "LockUnlock"

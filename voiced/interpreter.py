@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, cast
 
 from voiced.decision import Decision
+from voiced.grammar import address
 from voiced.hallucination import HallucinationGate
 from voiced.stages import Recogniser, Recorder, Rescorer, TextMatcher
 
@@ -61,6 +62,8 @@ class Interpreter:
         result = self.gate.apply(transcript, result)
         if transcript.text.strip():
             result = self.decision.decide(result, transcript)
+            # last, whichever stage accepted: an intent that needs the address word never goes out without it
+            result = address.apply(result, result.addressed, self.grammar)
         t2 = time.perf_counter()
         return result, {"match": (t1 - t0) * 1000.0, "rescore": (t2 - t1) * 1000.0}
 
