@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from voiced.decision.calibration import Calibration
 from voiced.decision.features import features
+from voiced.grammar.matcher import RESCORING
 
 if TYPE_CHECKING:
     from voiced.asr.transcriber import Transcript
@@ -47,7 +48,7 @@ class Decision:
             return dataclasses.replace(result, decision=info)
         p = cal.probability(feats)
         info.update(p=p, threshold=self.threshold)
-        overridable = (cal.mode == "decide" and result.decided_by == "rescoring" and not result.recognized
+        overridable = (cal.mode == "decide" and result.decided_by == RESCORING and not result.recognized
                        and (result.reason or "").startswith(RESCORING_REJECTION))
         if result.recognized and p < self.threshold:
             intent, slots = result.intent, result.slots

@@ -23,6 +23,8 @@ import math
 import re
 from typing import TYPE_CHECKING, Dict, List, Optional
 
+from voiced.grammar.matcher import RESCORING
+
 if TYPE_CHECKING:
     from voiced.asr.transcriber import Transcript
     from voiced.grammar.matcher import MatchResult
@@ -49,7 +51,7 @@ def features(result: MatchResult, transcript: Transcript) -> Optional[Dict[str, 
     reading = reading_of(result)
     if reading is None:
         return None
-    info = result.rescoring if result.decided_by == "rescoring" else {}
+    info = result.rescoring if result.decided_by == RESCORING else {}
     heard = len(_WORD.findall(transcript.text))
     sentence = info.get("sentence") if info else None
     said = len(_WORD.findall(str(sentence))) if sentence else heard

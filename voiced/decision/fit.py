@@ -19,6 +19,7 @@ import numpy as np
 from voiced.decision.calibration import Calibration, CurvePoint, matrix
 from voiced.decision.features import NAMES
 from voiced.errors import ConfigError, Problem
+from voiced.grammar.matcher import RESCORING
 
 GRID = [round(0.01 * k, 2) for k in range(100)]
 FOLDS = 5
@@ -68,7 +69,7 @@ def logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float, steps:
 def accepted(rows: Sequence[Dict[str, Any]], probs: np.ndarray, threshold: float, mode: str) -> np.ndarray:
     """Which readings the decision would publish at `threshold`."""
     prior = np.array([r["recognized"] for r in rows], dtype=bool)
-    overridable = np.array([r["decided_by"] == "rescoring" for r in rows], dtype=bool)
+    overridable = np.array([r["decided_by"] == RESCORING for r in rows], dtype=bool)
     eligible = prior | overridable if mode == "decide" else prior
     return eligible & (probs >= threshold)
 
