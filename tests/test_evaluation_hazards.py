@@ -27,9 +27,9 @@ from voiced.grammar.matcher import MatchResult
 from voiced.hallucination import GATE, NO_GATE, HallucinationGate
 
 SR = SAMPLE_RATE
-# A sung passage (a formant-filtered buzz singing vowels, seed 1, music file 2, 160-180 s) that
-# base-en hears as "♪Behold me, I'" and rescoring, without the gate, turns into TimeGet.
-SUNG = ("music", 2, 160.0, 180.0)
+# A sung passage (a formant-filtered buzz singing vowels, seed 1, music file 5, 300-330 s) that
+# base-en hears as "The i" and rescoring, without the gate, turns into TimeGet.
+SUNG = ("music", 5, 300.0, 330.0)
 
 
 def test_same_seed_same_files_other_seed_other_files(tmp_path):

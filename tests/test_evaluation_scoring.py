@@ -50,6 +50,19 @@ def test_an_utterance_without_words_is_not_an_extra_result():
     assert judge(FileResult("a", LIGHT, [utt(None, text=""), utt("LightOn", {"area": "kitchen"})])).correct
 
 
+def test_an_utterance_the_gate_held_back_is_not_an_extra_result():
+    # A breath before the command heard as "You" and held back by the hallucination gate: nothing
+    # was published for it, so only the command is a result.
+    held = utt(None, text="You")
+    held.extra = {"published": False, "held_back": True}
+    assert judge(FileResult("a", LIGHT, [held, utt("LightOn", {"area": "kitchen"})])).correct
+    # held back alone, the command is lost: a rejection, not "no words"
+    assert judge(FileResult("a", LIGHT, [held])).error == REJECTED
+    # a rejection the daemon does publish (not recognised) still counts as a second result
+    assert judge(FileResult("a", LIGHT, [utt(None, text="You"), utt("LightOn", {"area": "kitchen"})])).error \
+        == EXTRA_UTTERANCE
+
+
 def test_slot_errors_say_which_slot_and_how():
     assert judge(FileResult("a", LIGHT, [utt("LightOn", {"area": "office"})])).slot_errors == {"area": "wrong"}
     assert judge(FileResult("a", TIMER, [utt("TimerStart", {"hours": 3, "seconds": 10})])).slot_errors == \

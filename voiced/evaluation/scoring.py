@@ -95,13 +95,17 @@ def judge(result: FileResult) -> Verdict:
         return Verdict(True, None, _outcome(utts))
     if not utts:
         return Verdict(False, NO_SPEECH, "(no speech)")
-    # An utterance with an empty transcript publishes nothing, so it is neither a result nor extra.
+    # An utterance with an empty transcript, or one the hallucination gate held back (a breath
+    # before the command heard as "You"), publishes nothing, so it is neither a result nor extra.
     heard = [u for u in utts if u.text.strip()]
     if not heard:
         return Verdict(False, NO_WORDS, "(no words)")
-    if len(heard) > 1:
-        return Verdict(False, EXTRA_UTTERANCE, f"({len(heard)} utterances)")
-    u = heard[0]
+    published = [u for u in heard if u.extra.get("published", True)]
+    if not published:
+        return Verdict(False, REJECTED, "(rejected)")
+    if len(published) > 1:
+        return Verdict(False, EXTRA_UTTERANCE, f"({len(published)} utterances)")
+    u = published[0]
     if not u.recognized:
         return Verdict(False, REJECTED, "(rejected)")
     if u.intent != label.intent:
