@@ -198,23 +198,18 @@ def _segments_from_pcm(data: bytes, rate: int, channels: int, vad: SileroVad, co
 def test_48k_stereo_gives_the_same_segments_as_16k_mono(speech_dir, vad):
     from scipy.signal import resample_poly  # cross-check only
 
-    audio, placed = _stream(speech_dir, "white")
+    # Gaps of mains hum and hiss, which the resampler must carry too. In white or pink gaps some
+    # clip edges and tails hover at the thresholds (see _edge_events) and may be speech in one
+    # and not the other, which says nothing about the resampler.
+    audio, _ = _stream(speech_dir, "hum")
     config = VadConfig()
     mono = _segments_from_pcm(_pcm16(audio).tobytes(), 16000, 1, vad, config)
     hi = resample_poly(audio, 3, 1)
     stereo = np.stack([hi, 0.8 * hi], axis=1)  # the second channel is a quieter copy
     wide = _segments_from_pcm(_pcm16(stereo).tobytes(), 48000, 2, vad, config)
-    # A clip edge in the white gaps hovers at the threshold (see _edge_events): it may be an
-    # utterance in one and not the other. Every clip's own utterance must be the same.
-    # Its utterance also ends the pre-roll of the next one, which then starts where it ended.
-    edge_ends = {round(e.end_s, 3) for segs in (mono, wide) for e in _edge_events(segs, placed, config)}
-    mono = [s for s in mono if s not in _edge_events(mono, placed, config)]
-    wide = [s for s in wide if s not in _edge_events(wide, placed, config)]
     assert len(mono) == len(CLIPS) and len(wide) == len(mono)
     for a, b in zip(mono, wide):  # within three 32 ms chunks
-        cut = round(a.start_s, 3) in edge_ends or round(b.start_s, 3) in edge_ends
-        assert cut or abs(a.start_s - b.start_s) <= 0.1, (a.start_s, b.start_s)
-        assert abs(a.end_s - b.end_s) <= 0.1, (a.end_s, b.end_s)
+        assert abs(a.start_s - b.start_s) <= 0.1 and abs(a.end_s - b.end_s) <= 0.1, (a.start_s, b.start_s)
 
 
 def test_feeding_in_odd_blocks_changes_nothing(speech_dir, vad):
@@ -321,9 +316,21 @@ def test_state_machine_properties(scenario):
         run = 0
 
 
+@pytest.mark.parametrize("first, gap, utterances", [
+    (6, 20, 1),   # a first word (192 ms) and a 640 ms pause: the short hangover (800 ms) waits for the rest
+    (6, 30, 2),   # ... a 960 ms pause: two utterances
+    (12, 20, 2),  # 384 ms of speech is no longer short: min_silence_ms (500) ends it
+])
+def test_a_short_first_word_waits_longer_for_the_rest(first, gap, utterances):
+    config = VadConfig(min_speech_ms=160, min_silence_ms=500, short_silence_ms=800, post_pad_ms=300)
+    seq = [0.05] * 10 + [0.9] * first + [0.05] * gap + [0.9] * 20 + [0.05] * 40
+    _, _, events = _run(config, seq, 0)
+    assert sum(e.kind == SPEECH_END for e in events) == utterances
+
+
 @pytest.mark.parametrize("blip, starts", [(7, 0), (8, 5)])
 def test_min_speech_separates_blips_from_words(blip, starts):
-    config = VadConfig(min_speech_ms=250, min_silence_ms=300)  # 250 ms = 8 chunks of 32 ms
+    config = VadConfig(min_speech_ms=250, min_silence_ms=300, short_silence_ms=0)  # 250 ms = 8 chunks
     seq = ([0.9] * blip + [0.05] * 20) * 5
     _, _, events = _run(config, seq, 0)
     assert sum(e.kind == SPEECH_START for e in events) == starts

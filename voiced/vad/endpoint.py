@@ -11,7 +11,8 @@ States, in chunks of 32 ms:
               `speech_start` + the audio so far; dropped as a blip if it falls below earlier
   speech   -> a chunk below `neg_threshold` starts the hangover: `speech_maybe_ended`
   hangover -> a chunk at or above `threshold` returns to speech: `speech_resumed`;
-              `min_silence_ms` of hangover ends the utterance: `speech_end`
+              `min_silence_ms` of hangover ends the utterance: `speech_end` (`short_silence_ms`
+              while it holds less than SHORT_SPEECH_CHUNKS of speech)
 The first `post_pad_ms` of the hangover belong to the utterance and are sent as they
 arrive; later hangover chunks are held back and only sent if speech resumes. Once the post
 pad is complete (before the endpoint when post_pad_ms < min_silence_ms) `audio_complete`
@@ -42,6 +43,7 @@ AUDIO_COMPLETE = "audio_complete"
 
 _IDLE, _CANDIDATE, _SPEECH = 0, 1, 2
 IDLE_QUIET = 0.1  # speech probability below which an idle chunk counts as quiet for the VAD reset
+SHORT_SPEECH_CHUNKS = 10  # 320 ms: less speech than this, and an utterance may be a command's first word
 WARM_CHUNKS = 16  # after a reset the VAD hears the last 0.5 s again, so an onset never meets a cold state
 
 
@@ -91,6 +93,10 @@ class EndpointState:
         self.neg_threshold = config.neg_threshold  # at most threshold: a config rule (voiced.config_rules)
         self.min_speech = max(1, _chunks(config.min_speech_ms))
         self.min_silence = max(1, _chunks(config.min_silence_ms))
+        # A lone short burst is often a command's first words before a pause ("turn off the ...
+        # all of the lights"): ended after min_silence_ms it became an utterance of its own, read
+        # as a command ("Turn off the" -> LightOff). Waiting longer keeps the command whole.
+        self.short_silence = max(self.min_silence, _chunks(config.short_silence_ms))
         self.pad = _chunks(config.speech_pad_ms)  # pre-roll
         self.post_pad = _chunks(config.post_pad_ms)
         self.max_chunks = max(2, int(config.max_utterance_s * SAMPLE_RATE) // CHUNK)
@@ -105,6 +111,7 @@ class EndpointState:
         self._held: List[np.ndarray] = []  # hangover chunks beyond the trailing pad
         self._start = 0  # first chunk of the utterance's audio (pre-roll included)
         self._onset = 0  # first speech chunk
+        self._speech_chunks = 0  # chunks at or above neg_threshold since the onset
         self._sent_end = 0  # chunk index after the last chunk sent as audio
         self._silence_at: Optional[int] = None  # first chunk of the running hangover
         self._continue = False  # a forced split happened mid-speech
@@ -160,6 +167,7 @@ class EndpointState:
 
     def _open(self, start: int, onset: int, chunks: List[np.ndarray]) -> List[Event]:
         self.utterance += 1
+        self._speech_chunks = len(chunks) - (onset - start)
         self._state = _SPEECH
         self._start, self._onset = start, onset
         self._sent_end = start + len(chunks)
@@ -174,11 +182,14 @@ class EndpointState:
     def _step_speech(self, i: int, prob: float, chunk: np.ndarray) -> List[Event]:
         u = self.utterance
         events: List[Event] = []
+        if prob >= self.neg_threshold:
+            self._speech_chunks += 1
+        hangover = self.min_silence if self._speech_chunks >= SHORT_SPEECH_CHUNKS else self.short_silence
         if self._silence_at is None:
             if prob < self.neg_threshold:
                 self._silence_at = i
                 events.append(Event(SPEECH_MAYBE_ENDED, self._t(i), u))
-                if not self.post_pad and self.min_silence > 1:
+                if not self.post_pad and hangover > 1:
                     events.append(Event(AUDIO_COMPLETE, self._t(self._sent_end), u))
             else:
                 return self._send([chunk], events)
@@ -190,11 +201,11 @@ class EndpointState:
         silent = i + 1 - self._silence_at
         if silent <= self.post_pad:
             self._send([chunk], events, check=False)
-            if silent == self.post_pad and silent < self.min_silence:
+            if silent == self.post_pad and silent < hangover:
                 events.append(Event(AUDIO_COMPLETE, self._t(self._sent_end), u))
         else:
             self._held.append(chunk)
-        if silent >= self.min_silence:
+        if silent >= hangover:
             return self._close(events, forced=False)
         return events + self._check_length()
 
