@@ -12,7 +12,7 @@ import pytest
 
 from voiced.asr.transcriber import Transcript
 from voiced.config import load_config
-from voiced.decision import BUNDLED, Calibration, CurvePoint, Decision, features, load_calibration, make_decision
+from voiced.decision import BUNDLED, BUNDLED_CONSTRAINED, Calibration, CurvePoint, Decision, features, load_calibration, make_decision
 from voiced.decision.features import NAMES
 from voiced.decision.fit import curve, fit_calibration, logistic
 from voiced.errors import ConfigError
@@ -165,6 +165,20 @@ def test_a_calibration_for_another_model_is_not_used(caplog):
         config.decision, max_false_accepts_per_hour=0.0)), _Recogniser("v1", "base-en"))
     assert stricter.threshold >= decision.threshold
     assert make_decision(load_config(text="decision: {mode: 'off'}"), _Recogniser("v1", "base-en")).calibration is None
+
+
+def test_with_the_grammar_search_on_the_calibration_fitted_with_it_is_used(tmp_path: Path):
+    base_en = _Recogniser("v1", "base-en")
+    plain = make_decision(load_config(text=""), base_en)
+    searched = make_decision(load_config(text="rescoring: {constrained: fallback}"), base_en)
+    assert plain.calibration == load_calibration(BUNDLED)
+    assert searched.calibration == load_calibration(BUNDLED_CONSTRAINED) != plain.calibration
+    assert "constrained: fallback" in searched.calibration.fitted_on["about"]  # type: ignore[union-attr]
+    # a calibration named in the config wins either way
+    own = tmp_path / "own.json"
+    own.write_text(BUNDLED.read_text(encoding="utf-8"), encoding="utf-8")
+    config = load_config(text=f"rescoring: {{constrained: always}}\ndecision: {{calibration: '{own}'}}")
+    assert make_decision(config, base_en).calibration == plain.calibration
 
 
 # --- on real speech, through the daemon's path -------------------------------------------

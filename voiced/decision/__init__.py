@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from voiced.decision.calibration import BUNDLED, Calibration, CurvePoint, load_calibration
+from voiced.decision.calibration import BUNDLED, BUNDLED_CONSTRAINED, Calibration, CurvePoint, load_calibration
 from voiced.decision.decider import Decision
 from voiced.decision.features import NAMES, features
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BUNDLED", "Calibration", "CurvePoint", "Decision", "NAMES", "features", "load_calibration",
+__all__ = ["BUNDLED", "BUNDLED_CONSTRAINED", "Calibration", "CurvePoint", "Decision", "NAMES", "features", "load_calibration",
            "make_decision", "model_id"]
 
 
@@ -30,12 +30,16 @@ def make_decision(config: Config, recogniser: Any) -> Decision:
     settings = config.decision
     if settings.mode == "off":
         return Decision()
-    calibration = load_calibration(config.resolve(settings.calibration))
+    path = config.resolve(settings.calibration)
+    if path is None and config.rescoring.constrained != "off":
+        path = BUNDLED_CONSTRAINED
+    calibration = load_calibration(path)
     running = model_id(recogniser)
     if calibration.model != running:
+        name = settings.calibration or f"(bundled {(path or BUNDLED).name})"
         log.info("decision: the calibration %s was fitted for %s, not %s; deciding by the rescoring gaps "
-                 "(fit one for this model with `voiced calibrate`)", settings.calibration or "(bundled)",
-                 calibration.model, running or "this recogniser")
+                 "(fit one for this model with `voiced calibrate`)", name, calibration.model,
+                 running or "this recogniser")
         return Decision()
     threshold = calibration.threshold_for(settings.max_false_accepts_per_hour)
     point = calibration.point_at(threshold)
