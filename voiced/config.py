@@ -66,7 +66,7 @@ class VadConfig:
                                   min=32, max=10000)
     short_silence_ms: int = setting(
         800, "the hangover while an utterance holds less than 320 ms of speech, which may be a command's "
-        "first words before a pause (ms; at most min_silence_ms: no difference)", min=0, max=10000)
+        "first words before a pause (ms; at or below min_silence_ms it changes nothing)", min=0, max=10000)
     # 500 ms, not Silero's usual 300: Silero often rises only 0.3-0.5 s into a word, and Moonshine
     # returns nothing for a command whose first word is clipped (base-en WER on the corpus's
     # commands: 37/142 errors at 300 ms, 24 at 500, 27 at 700).
