@@ -12,7 +12,8 @@ import pytest
 
 from voiced.asr.transcriber import Transcript
 from voiced.config import load_config
-from voiced.decision import BUNDLED, BUNDLED_CONSTRAINED, Calibration, CurvePoint, Decision, features, load_calibration, make_decision
+from voiced.decision import (BUNDLED, BUNDLED_CONSTRAINED, Calibration, CurvePoint, Decision, features,
+                            load_calibration, make_decision)
 from voiced.decision.features import NAMES
 from voiced.decision.fit import curve, fit_calibration, logistic
 from voiced.errors import ConfigError

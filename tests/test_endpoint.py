@@ -212,6 +212,43 @@ def test_48k_stereo_gives_the_same_segments_as_16k_mono(speech_dir, vad):
         assert abs(a.start_s - b.start_s) <= 0.1 and abs(a.end_s - b.end_s) <= 0.1, (a.start_s, b.start_s)
 
 
+class _HeardVad:
+    """The real VAD, keeping every probability it computes (replays after a restart included)."""
+
+    def __init__(self, vad: SileroVad):
+        self.vad, self.heard = vad, []
+
+    def probability(self, chunk: np.ndarray) -> float:
+        self.heard.append(self.vad.probability(chunk))
+        return self.heard[-1]
+
+    def reset(self) -> None:
+        self.vad.reset()
+
+    def forget_state(self) -> None:
+        self.vad.forget_state()
+
+
+def test_a_stream_after_a_flush_is_heard_as_by_a_fresh_endpointer(speech_dir, vad):
+    # A flush ending in quiet leaves a quiet count and replay audio behind; the next stream must
+    # not inherit them: the VAD must compute exactly what it computes for a fresh endpointer.
+    first, _ = _stream(speech_dir, "pink")
+    second, _ = _stream(speech_dir, "hum")
+    config = VadConfig(idle_reset_s=0.1)
+    used, fresh = _HeardVad(vad), _HeardVad(vad)
+    endpointer = Endpointer(config, used)  # type: ignore[arg-type]
+    endpointer.reset()
+    endpointer.feed(first)
+    endpointer.flush()
+    used.heard.clear()
+    again = collect_segments(endpointer.feed(second) + endpointer.flush())
+    other = Endpointer(config, fresh)  # type: ignore[arg-type]
+    other.reset()
+    once = collect_segments(other.feed(second) + other.flush())
+    assert used.heard == fresh.heard
+    assert again and [(s.start_s, s.end_s) for s in again] == [(s.start_s, s.end_s) for s in once]
+
+
 def test_feeding_in_odd_blocks_changes_nothing(speech_dir, vad):
     audio, _ = _stream(speech_dir, "silence")
     config = VadConfig()

@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BUNDLED", "BUNDLED_CONSTRAINED", "Calibration", "CurvePoint", "Decision", "NAMES", "features", "load_calibration",
-           "make_decision", "model_id"]
+__all__ = ["BUNDLED", "BUNDLED_CONSTRAINED", "Calibration", "CurvePoint", "Decision", "NAMES", "features",
+           "load_calibration", "make_decision", "model_id"]
 
 
 def model_id(recogniser: Any) -> str:

@@ -317,11 +317,8 @@ class Endpointer:
 
     def flush(self) -> List[Event]:
         """End of stream: close any open utterance and reset for the next stream."""
-        tail = self._rest
-        events = self.state.finish(tail)
-        self.vad.reset()
-        self._rest = np.zeros(0, dtype=np.float32)
-        self.samples = 0
+        events = self.state.finish(self._rest)
+        self.reset()  # also the quiet count and the replay audio, or they would reach the next stream
         return events
 
 
