@@ -12,6 +12,7 @@ from voiced.asr.decoder import Decoder
 from voiced.asr.encoder import Encoder, IncrementalEncoder, WholeEncoder
 from voiced.asr.geometry import describe, geometry_from_config
 from voiced.asr.models import ModelFiles
+from voiced.asr.repetition import first_turn
 from voiced.asr.scoring import Pruning, SequenceScorer, Steps, choose_steps
 from voiced.asr.sessions import SessionSettings
 from voiced.asr.tokenizer import EOS_ID, Tokenizer
@@ -136,8 +137,11 @@ class Transcriber:
         )
         text = self.tokenizer.decode(tokens)
         log.debug("transcript %r (%.2f s audio, %s)", text, audio_s, timings)
-        return Transcript(text=text, tokens=tokens, timings=timings, audio_s=audio_s,
-                          logprobs=result.logprobs, end_logprobs=result.end_logprobs)
+        heard = first_turn(Transcript(text=text, tokens=tokens, timings=timings, audio_s=audio_s,
+                                      logprobs=result.logprobs, end_logprobs=result.end_logprobs), self.tokenizer)
+        if heard.text != text:
+            log.debug("the decode looped: read as its first turn %r", heard.text)
+        return heard
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         """One-shot: reset, feed all of `audio`, finalize."""
