@@ -175,6 +175,10 @@ def test_with_the_grammar_search_on_the_calibration_fitted_with_it_is_used(tmp_p
     assert plain.calibration == load_calibration(BUNDLED)
     assert searched.calibration == load_calibration(BUNDLED_CONSTRAINED) != plain.calibration
     assert "constrained: fallback" in searched.calibration.fitted_on["about"]  # type: ignore[union-attr]
+    # auto searches only a grammar too large to index: the rescorer says whether it does
+    auto = load_config(text="rescoring: {constrained: auto}")
+    assert make_decision(auto, base_en).calibration == plain.calibration
+    assert make_decision(auto, base_en, searches=True).calibration == searched.calibration
     # a calibration named in the config wins either way
     own = tmp_path / "own.json"
     own.write_text(BUNDLED.read_text(encoding="utf-8"), encoding="utf-8")

@@ -90,3 +90,25 @@ def test_a_grammar_too_large_for_the_neighbour_index_is_searched_whole(tiny_twin
     assert rescorer is not None and rescorer._index is None
     stats = rescorer._automaton.stats()
     assert stats["left_out"] == 0 and stats["trie_nodes"] < 2000, stats
+
+
+def test_auto_searches_only_what_the_neighbour_index_could_not_hold(tiny_twin_model):
+    """With `constrained: auto` the index keeps what it can hold and the search covers the rest:
+    the coffee order (1.35e8 sentences) is searched, "cancel my order" is indexed; a grammar the
+    index holds whole (the shipped one) is never searched, so it runs exactly as with `off`."""
+    from test_rescoring_neighbours import ORDER_GRAMMAR
+
+    from voiced.asr.transcriber import Transcriber
+    from voiced.grammar import Matcher, load_grammar, load_grammar_text
+    from voiced.rescoring import make_rescorer
+
+    transcriber = Transcriber(tiny_twin_model, warm=False)
+    auto = RescoringConfig(constrained="auto")
+    order = make_rescorer(auto, transcriber, Matcher(load_grammar_text(ORDER_GRAMMAR)))
+    whole = make_rescorer(replace(auto, constrained="fallback"), transcriber,
+                          Matcher(load_grammar_text(ORDER_GRAMMAR)))
+    assert order is not None and whole is not None and order.searches_grammar()
+    assert order._index is not None and order._index.plan.left_out == {("OrderDrink", 0)}
+    assert order._automaton.stats()["junctions"] < whole._automaton.stats()["junctions"]
+    shipped = make_rescorer(auto, transcriber, Matcher(load_grammar([GRAMMAR])))
+    assert shipped is not None and not shipped.searches_grammar() and shipped._index is not None

@@ -100,8 +100,10 @@ def build_interpreter(config: Config, transcriber: Recogniser, matcher: Optional
     if matcher is None:
         _, matcher = load_matcher(config, extra)
     # the rescorer renders candidates from the grammar, so it is built on this very matcher
-    return Interpreter(matcher, make_rescorer(config.rescoring, transcriber, matcher), recorder,
-                       HallucinationGate.for_config(config), make_decision(config, transcriber))
+    rescorer = make_rescorer(config.rescoring, transcriber, matcher)
+    searches = rescorer is not None and rescorer.searches_grammar()
+    return Interpreter(matcher, rescorer, recorder, HallucinationGate.for_config(config),
+                       make_decision(config, transcriber, searches))
 
 
 def _path(config: Config, path: str) -> Path:

@@ -64,6 +64,9 @@ class Rescorer(Protocol):
     def decide(self, match: MatchResult, transcript: Transcript, encoder_states: np.ndarray) -> MatchResult:
         """The final result: `match` itself, or what scoring grammar sentences on the audio concluded."""
 
+    def searches_grammar(self) -> bool:
+        """Whether the grammar-constrained search may run for this grammar."""
+
 
 class Recorder(Protocol):
     """Debug recordings of what the recogniser heard (voiced.recorder.Recorder)."""

@@ -127,8 +127,8 @@ def cmd_check_config(args) -> int:
 
 def _index_warning(grammar, rescoring) -> Optional[str]:
     """What the daemon will warn about the rescoring sentence index: counted, never built."""
-    if rescoring.mode == "off" or rescoring.neighbours <= 0:
-        return None
+    if rescoring.mode == "off" or rescoring.neighbours <= 0 or rescoring.constrained != "off":
+        return None  # no index, or the grammar-constrained search covers what it leaves out
     from voiced.rescoring.neighbours import plan_index
 
     return plan_index(grammar, rescoring.max_index_sentences).warning()

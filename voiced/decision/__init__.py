@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from voiced.decision.calibration import BUNDLED, BUNDLED_CONSTRAINED, Calibration, CurvePoint, load_calibration
 from voiced.decision.decider import Decision
@@ -23,15 +23,18 @@ def model_id(recogniser: Any) -> str:
     return f"{files.layout}:{files.name}" if files is not None else ""
 
 
-def make_decision(config: Config, recogniser: Any) -> Decision:
+def make_decision(config: Config, recogniser: Any, searches: Optional[bool] = None) -> Decision:
     """The decision of config.decision for `recogniser`'s model. A calibration fitted for another
     model would judge numbers it never saw: it is not used (one log line), and the rescoring gaps
-    decide alone."""
+    decide alone. `searches`: whether the rescorer runs the grammar-constrained search (with
+    `constrained: auto` that depends on the grammar); None reads it off config.rescoring."""
     settings = config.decision
     if settings.mode == "off":
         return Decision()
+    if searches is None:
+        searches = config.rescoring.mode != "off" and config.rescoring.constrained in ("fallback", "always")
     path = config.resolve(settings.calibration)
-    if path is None and config.rescoring.constrained != "off":
+    if path is None and searches:
         path = BUNDLED_CONSTRAINED
     calibration = load_calibration(path)
     running = model_id(recogniser)

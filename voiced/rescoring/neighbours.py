@@ -81,14 +81,19 @@ class Neighbour:
 class SentenceIndex:
     """The grammar's sentences by sound, for `nearest`."""
 
-    def __init__(self, grammar: Grammar, max_sentences: Optional[int] = None):
+    def __init__(self, grammar: Grammar, max_sentences: Optional[int] = None, searched: bool = False):
         """`max_sentences` bounds the index (None: no bound); templates beyond it are left out
-        with one warning."""
+        with one warning, or one info line when the grammar-constrained search covers them
+        (`searched`)."""
         self.grammar = grammar
         self.plan = plan_index(grammar, max_sentences)
-        warning = self.plan.warning()
-        if warning:
-            log.warning("%s", warning)
+        if self.plan.left_out:
+            if searched:
+                log.info("rescoring sentence index: %s left out (%d template(s), %s sentences); the "
+                         "grammar-constrained search covers them", self.plan.intents_left_out(),
+                         len(self.plan.left_out), f"{self.plan.sentences_left_out():,}")
+            else:
+                log.warning("%s", self.plan.warning())
         self._expansions = list(self._expand_templates(self.plan.left_out))
         keys: List[str] = []
         # two flat int64 arrays: a tuple per sentence doubled the memory the build peaked at
@@ -213,18 +218,25 @@ class IndexPlan:
     def indexed(self) -> int:
         return sum(n for t, n in self.counts.items() if t not in self.left_out)
 
+    def intents_left_out(self) -> str:
+        """"intent(s) A, B" of the templates left out (at most eight named)."""
+        intents = list(dict.fromkeys(name for name, number in self.counts if (name, number) in self.left_out))
+        return "intent(s) " + ", ".join(intents[:8]) + (f" and {len(intents) - 8} more" if len(intents) > 8 else "")
+
+    def sentences_left_out(self) -> int:
+        return sum(self.counts[t] for t in self.left_out)
+
     def warning(self) -> Optional[str]:
         """One line naming the intents left out, how much they would hold and what to change."""
         if not self.left_out:
             return None
-        intents = list(dict.fromkeys(name for name, number in self.counts if (name, number) in self.left_out))
-        named = ", ".join(intents[:8]) + (f" and {len(intents) - 8} more" if len(intents) > 8 else "")
-        missing = sum(self.counts[t] for t in self.left_out)
-        return (f"rescoring sentence index: intent(s) {named} left out ({len(self.left_out)} template(s), "
+        missing = self.sentences_left_out()
+        return (f"rescoring sentence index: {self.intents_left_out()} left out ({len(self.left_out)} template(s), "
                 f"{missing:,} sentences, about {_size(missing)}; the limit is rescoring.max_index_sentences = "
                 f"{self.limit:,}, and the {len(self.counts) - len(self.left_out)} other template(s) take "
                 f"{self.indexed:,}). Their commands are still rescored, with candidates from the matcher only "
-                "(hint: raise rescoring.max_index_sentences, or set rescoring.neighbours: 0 to build no index)")
+                "(hint: set rescoring.constrained: auto to search them, raise rescoring.max_index_sentences, or "
+                "set rescoring.neighbours: 0 to build no index)")
 
 
 def plan_index(grammar: Grammar, max_sentences: Optional[int]) -> IndexPlan:

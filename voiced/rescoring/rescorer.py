@@ -124,21 +124,38 @@ class Rescorer:
         self.scorer = transcriber.scorer(int8=config.int8_step, prune=prune)
         self._lists = matcher.slot_lists()
         self._carriers = CarrierRenderer(matcher.grammar)
-        # The grammar-constrained search finds what the neighbours would, from the audio: on the
-        # tuning split it accepted the same commands without them, in less time.
-        self._index = (SentenceIndex(matcher.grammar, config.max_index_sentences)
-                       if config.neighbours > 0 and config.mode != "off" and config.constrained == "off" else None)
-        self._automaton = None
-        if config.constrained != "off" and config.mode != "off":
-            self._automaton = compile_grammar(matcher.grammar, transcriber.tokenizer)
-            if self._automaton.left_out:
-                intent, template, why = self._automaton.left_out[0]
-                log.info("grammar-constrained decoding leaves out %d template(s), e.g. %r of %s (%s); their "
-                         "commands get the matcher's candidates", len(self._automaton.left_out), template, intent,
-                         why)
-            log.debug("grammar automaton %s built in %.0f ms", self._automaton.stats(), self._automaton.ms)
+        self._index = None
+        if config.mode != "off" and config.neighbours > 0 and config.constrained in ("off", "auto"):
+            self._index = SentenceIndex(matcher.grammar, config.max_index_sentences,
+                                        searched=config.constrained == "auto")
+        self._automaton = self._compile(matcher.grammar, transcriber.tokenizer) if config.mode != "off" else None
         self._search = SearchSettings(beam=config.constrained_beam, alpha=config.length_alpha)
         self._floor_slack = FLOOR_SLACK
+
+    def _compile(self, grammar, tokenizer):
+        """The grammar automaton `constrained` asks for, or None. The search finds what the
+        neighbours would, from the audio (on the tuning split it accepted the same commands
+        without them, in less time), so fallback and always search the whole grammar instead of
+        the index; auto searches only the templates the index could not hold."""
+        mode = self.config.constrained
+        only = None
+        if mode == "auto":
+            only = self._index.plan.left_out if self._index is not None else None
+            if not only:  # everything is indexed (or, with no index, the whole grammar is searched)
+                return None if self._index is not None else compile_grammar(grammar, tokenizer)
+        elif mode == "off":
+            return None
+        automaton = compile_grammar(grammar, tokenizer, only=only)
+        if automaton.left_out:
+            intent, template, why = automaton.left_out[0]
+            log.info("grammar-constrained decoding leaves out %d template(s), e.g. %r of %s (%s); their "
+                     "commands get the matcher's candidates", len(automaton.left_out), template, intent, why)
+        log.debug("grammar automaton %s built in %.0f ms", automaton.stats(), automaton.ms)
+        return automaton
+
+    def searches_grammar(self) -> bool:
+        """Whether the grammar-constrained search may run (the decision's calibration depends on it)."""
+        return self._automaton is not None
 
     def max_gap_for(self, reading: Reading) -> float:
         """The rejection threshold for `reading`: a one-word command ("next", "pause") is what

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Collection, Dict, List, Optional, Tuple
 
 from voiced.asr.constrained.automaton import Addressed, Automaton, Said, Start, Trie
 from voiced.asr.constrained.spelling import Speller, capitalised, spellings, words_of
@@ -59,8 +59,10 @@ class GrammarAutomaton:
                 "left_out": len(self.left_out)}
 
 
-def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS) -> GrammarAutomaton:
-    """The automaton of every template of `grammar` it can hold, for `tokenizer`."""
+def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS,
+                    only: Optional[Collection[Tuple[str, int]]] = None) -> GrammarAutomaton:
+    """The automaton of every template of `grammar` it can hold, for `tokenizer`; with `only`,
+    of those templates alone ((intent, number of the template in the intent))."""
     t0 = time.perf_counter()
     a = Automaton()
     speller = Speller(tokenizer)
@@ -89,6 +91,8 @@ def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS)
     out = GrammarAutomaton(a, grammar)
     for name, intent in grammar.intents.items():
         for number, template in enumerate(intent.templates):
+            if only is not None and (name, number) not in only:
+                continue
             entry = a.junction()
             try:
                 last = _Builder(a, speller, lists, grammar.rules).visit(template.tree, entry)
