@@ -188,3 +188,36 @@ def test_a_floor_ends_the_search_early(kitchen_green, small):
                    SearchSettings(floor=best.normalized(0.5) - 2.5), narrow)
     assert found[0].tokens == best.tokens and narrow.rows < wide.rows
     assert search(compiled, scorer.growth(states), scorer.end_ids, SearchSettings(floor=0.0)) == []
+
+
+ORDER = """
+lists:
+  size: {values: [small, medium, large]}
+  drink: {values: [latte, mocha, cappuccino, {in: iced tea, out: iced_tea}]}
+intents:
+  OrderDrink:
+    data:
+      - sentences: ["[i'd like | can i get] [a | an] [{size}] [{drink}] [please]"]
+"""
+
+
+def test_a_template_of_only_optional_words_finishes_only_with_a_slot(base_en_transcriber, speech_dir):
+    """Every word of the order is optional, so "A" and "I'd like" are sentences of it; on a word
+    of read speech ("Missive.", LibriSpeech) they are the search's best, and finished first they
+    would cut off every real order trailing them. Only sentences that say a slot value finish."""
+    import dataclasses
+
+    from voiced.asr.tokenizer import Tokenizer
+    from voiced.audio.wav import load_audio
+
+    audio = load_audio(speech_dir / "negatives" / "librispeech_excerpts_005.wav")[42 * 16000:int(43.1 * 16000)]
+    base_en_transcriber.transcribe(audio)
+    states = base_en_transcriber.encoder_states()
+    scorer = base_en_transcriber.scorer(int8=True)
+    compiled = compile_grammar(load_grammar_text(ORDER), Tokenizer(base_en_transcriber.files.tokenizer))
+    assert compiled.optional_only == {("OrderDrink", 0)}
+    found = search(compiled, scorer.growth(states), scorer.end_ids, SearchSettings(beam=8))
+    assert found and all(s.slots for s in found)
+    bare = search(dataclasses.replace(compiled, optional_only=frozenset()), scorer.growth(states), scorer.end_ids,
+                  SearchSettings(beam=8))
+    assert not bare[0].slots  # without the rule: "A"

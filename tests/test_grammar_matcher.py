@@ -296,3 +296,31 @@ def test_fixed_slots_have_no_words_and_candidates_know_theirs(shipped):
     assert result.slots["area"].span == (17, 23)
     (best, *_) = shipped.candidates("turn on the kitchen light")
     assert best.slots["area"].span == (12, 19)
+
+
+ORDER = textwrap.dedent("""
+    lists:
+      drink: {values: [latte, mocha, {in: flat white, out: flat_white}]}
+      size: {values: [small, large]}
+    intents:
+      OrderDrink:
+        data:
+          - sentences: ["[i'd like | can i get] [a] [{size}] [{drink}] [please]"]
+      CancelOrder:
+        data:
+          - sentences: ["cancel [my] order"]
+    """)
+
+
+@pytest.mark.parametrize("text, intent, slots", [
+    ("please", None, {}),                 # every word of the order is optional: nothing was ordered
+    ("can I get a", None, {}),
+    ("a large please", "OrderDrink", {"size": "large"}),
+    ("can I get a flat white", "OrderDrink", {"drink": "flat_white"}),
+    ("cancel order", "CancelOrder", {}),  # its words are required: no slot needed
+])
+def test_a_sentence_of_only_optional_words_is_no_command(text, intent, slots):
+    result = Matcher(load_grammar_text(ORDER)).match(text)
+    assert result.intent == intent and {k: s.value for k, s in result.slots.items()} == slots
+    if intent is None:
+        assert result.reason == "only optional words: no slot value"

@@ -16,7 +16,7 @@ import voiced.grammar
 from voiced.grammar import load_grammar_text
 from voiced.grammar.sample import SPOKEN, WRITTEN, Draws, Sampler
 from voiced.grammar.template import Alt, Node, Seq, SlotRef, Words, parse_template
-from voiced.grammar.walk import HANDLERS, Chooser, UnhandledNode, Visitor, count, expand, references, render
+from voiced.grammar.walk import HANDLERS, Chooser, UnhandledNode, Visitor, can_be_empty, count, expand, references, render
 
 # Modules outside voiced.grammar that walk templates (voiced.grammar is imported whole below).
 WALKING_MODULES = ("voiced.evaluation.sentences", "voiced.rescoring.carriers", "voiced.rescoring.neighbours")
@@ -201,3 +201,17 @@ def test_one_sampler_for_written_and_spoken_numbers():
             assert s.slots["item"] in s.text
         else:
             assert set(s.slots) == {"area", "level"} and s.slots["area"] in ("kitchen", "living_room")
+
+
+@pytest.mark.parametrize("template, empty", [
+    ("[i'd like] [a | an] [{drink}] [please]", True),
+    ("<want> [{drink}]", True),      # the rule's words are all optional too
+    ("(a | [an]) [{drink}]", True),  # an optional option
+    ("pause [the] [music]", False),
+    ("[please] {drink}", False),     # a slot must be said
+    ("(<want>; [{drink}])", True),   # a permutation of optional items
+    ("(<want>; please)", False),
+])
+def test_a_template_can_be_empty_only_when_every_word_is_optional(template, empty):
+    rules = {"want": parse_template("[i would like | can i get]")}
+    assert can_be_empty(parse_template(template), rules=rules) is empty

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -146,6 +146,7 @@ class Matcher:
         self._pair_a = np.asarray([a for a, _ in self.vocab.pairs], dtype=np.intp)
         self._pair_b = np.asarray([b for _, b in self.vocab.pairs], dtype=np.intp)
         self._bounds = TemplateBounds(self.graphs, len(self.vocab.words), sorted(self.lists))
+        self._optional_only = grammar.optional_only()
         log.debug("compiled %d templates, %d words, %d lists", len(self.graphs), len(self.vocab.words),
                   len(self.lists))
 
@@ -184,6 +185,11 @@ class Matcher:
         tokens, addressed = self._addressed(text)
         return tokens, plain_words(tokens, plain), addressed
 
+    def says_something(self, intent: str, template: Optional[str], slots: Mapping[str, Any]) -> bool:
+        """False for a sentence of only optional words ("please" of "[a] [{drink}] [please]"):
+        a template whose every word is optional is a command only with a slot value."""
+        return bool(slots) or (intent, template) not in self._optional_only
+
     def match(self, text: str, intents: Optional[Collection[str]] = None) -> MatchResult:
         """The best intent for `text` (only among `intents`, when given), or why there is none."""
         tokens, plain, addressed = self._heard(text)
@@ -211,6 +217,8 @@ class Matcher:
             result.reason = "ambiguous intent"
         elif unsure:
             result.reason = f"uncertain slot value: {', '.join(unsure)}"
+        elif not self.says_something(best.graph.intent, best.graph.template.text, result.alternatives[0][2]):
+            result.reason = "only optional words: no slot value"
         else:
             result.recognized = True
             result.intent = best.graph.intent

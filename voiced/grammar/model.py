@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Union
 
 from voiced.errors import Problem
 from voiced.grammar.template import Seq, references
+from voiced.grammar.walk import can_be_empty
 
 Value = Union[str, int, float]
 
@@ -145,6 +146,13 @@ class Grammar:
 
     def intent_names(self) -> List[str]:
         return list(self.intents)
+
+    def optional_only(self) -> FrozenSet[Tuple[str, str]]:
+        """(intent, template text) of the templates whose every word is optional and which fix no
+        slot: "[i'd like] [a] [{size}] [{drink}] [please]". Said without a slot value, such a
+        sentence ("please", "a") says nothing the command needs."""
+        return frozenset((name, t.text) for name, intent in self.intents.items() for t in intent.templates
+                         if not t.fixed_slots and can_be_empty(t.tree, rules=self.rules))
 
     def template_slots(self, template: Template) -> List[str]:
         """Slot names a template can fill, including those inside the rules it uses."""

@@ -85,6 +85,7 @@ class Sampler:
         # A random intent is drawn in grammar order, as it always was, so seeds keep their sentences.
         self._drawn = [name for name, intent in grammar.intents.items() if intent.templates]
         self.intents = sorted(self._drawn)
+        self._optional_only = grammar.optional_only()
 
     def sample(self, rng: Any, intent: Optional[str] = None) -> Sample:
         """One sentence of `intent` (None: a random one); `rng` is a random.Random or a numpy Generator."""
@@ -93,6 +94,11 @@ class Sampler:
         template = draws.pick(self.grammar.intents[name].templates)
         chooser = _RandomPath(self, draws, dict(template.fixed_slots))
         words = render(template.tree, chooser, rules=self.grammar.rules)
+        for _ in range(100):  # "please" is not an order (Matcher.says_something): draw another way
+            if chooser.slots or (name, template.text) not in self._optional_only:
+                break
+            chooser = _RandomPath(self, draws, dict(template.fixed_slots))
+            words = render(template.tree, chooser, rules=self.grammar.rules)
         if needed(self.grammar, name):  # a command the grammar accepts says it (no draw: seeds keep their sentences)
             words = [self.grammar.address.words[0]] + list(words)
         return Sample(" ".join(" ".join(words).split()), name, chooser.slots, template.text)

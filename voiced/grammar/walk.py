@@ -209,6 +209,34 @@ def count(node: Node, slot_forms: Callable[[SlotRef], int], *, rules: Optional[M
     return _Counter(slot_forms, RuleInliner(rules, max_depth)).visit(node)
 
 
+class _Empty(Visitor[bool]):
+    def __init__(self, inliner: RuleInliner):
+        self.inliner = inliner
+
+    def words(self, node: Words) -> bool:
+        return not node.text.split()
+
+    def slot(self, node: SlotRef) -> bool:
+        return False
+
+    def rule(self, node: RuleRef) -> bool:
+        return self.inliner.inline(node, self.visit, True)
+
+    def seq(self, node: Seq) -> bool:
+        return all(self.visit(item) for item in node.items)
+
+    def alt(self, node: Alt) -> bool:
+        return node.optional or any(self.visit(option) for option in node.options)
+
+    def perm(self, node: Perm) -> bool:
+        return all(self.visit(item) for item in node.items)
+
+
+def can_be_empty(node: Node, *, rules: Optional[Mapping[str, Seq]] = None, max_depth: int = MAX_NESTING) -> bool:
+    """Whether every word of `node` is optional: it can be said with no word at all."""
+    return _Empty(RuleInliner(rules, max_depth)).visit(node)
+
+
 # --- rendering -----------------------------------------------------------------------------
 
 

@@ -211,6 +211,9 @@ class Rescorer:
             more = neighbour_readings(self.matcher, self._index, text, self.config.neighbours, readings)
             readings += more
             surfaces += [restyle(r.sentence) for r in more]
+        kept = [k for k, r in enumerate(readings) if self.matcher.says_something(r.intent, r.template, r.slots)]
+        if len(kept) < len(readings):  # "please" is no order: see Matcher.says_something
+            readings, surfaces = [readings[k] for k in kept], [surfaces[k] for k in kept]
         if not readings:
             return None
         if len(readings) == 1 and surfaces[0] == free:

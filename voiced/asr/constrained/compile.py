@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Collection, Dict, List, Optional, Tuple
+from typing import Collection, Dict, FrozenSet, List, Optional, Tuple
 
 from voiced.asr.constrained.automaton import Addressed, Automaton, Said, Start, Trie
 from voiced.asr.constrained.spelling import Speller, capitalised, spellings, words_of
@@ -52,6 +52,9 @@ class GrammarAutomaton:
     left_out: List[Tuple[str, str, str]] = field(default_factory=list)
     """(intent, template text, why) of every template the automaton does not hold"""
     ms: float = 0.0
+    optional_only: FrozenSet[Tuple[str, int]] = frozenset()
+    """(intent, template number) of the templates whose every word is optional: a sentence of
+    theirs finishes only once it has said a slot value (Grammar.optional_only)"""
 
     def stats(self) -> Dict[str, int]:
         a = self.automaton
@@ -88,7 +91,10 @@ def compile_grammar(grammar: Grammar, tokenizer, max_numbers: int = MAX_NUMBERS,
     if skip is not None:
         a.call(end, a.final, skip)
     a.move(end, a.final)
-    out = GrammarAutomaton(a, grammar)
+    bare = grammar.optional_only()
+    out = GrammarAutomaton(a, grammar, optional_only=frozenset(
+        (name, number) for name, intent in grammar.intents.items()
+        for number, template in enumerate(intent.templates) if (name, template.text) in bare))
     for name, intent in grammar.intents.items():
         for number, template in enumerate(intent.templates):
             if only is not None and (name, number) not in only:

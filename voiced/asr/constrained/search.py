@@ -113,7 +113,7 @@ def search(compiled: GrammarAutomaton, growth: Growth, end_ids: np.ndarray,
     try:
         live = [_Prefix((), 0.0, automaton.start(), ROOT, growth.begin())]
         while live:
-            offers = _offers(live, automaton, end_ids, finished, settings)
+            offers = _offers(live, compiled, end_ids, finished, settings)
             floor = max(finished.best() - settings.stop_gap, settings.floor)
             offers = [o for o in offers if o[0] >= floor]
             if not offers:
@@ -127,13 +127,14 @@ def search(compiled: GrammarAutomaton, growth: Growth, end_ids: np.ndarray,
     return _sentences(compiled, finished, settings.results)
 
 
-def _offers(live: List[_Prefix], automaton, end_ids: np.ndarray, finished: _Finished,
+def _offers(live: List[_Prefix], compiled: GrammarAutomaton, end_ids: np.ndarray, finished: _Finished,
             settings: SearchSettings) -> List[Tuple[float, float, _Prefix, int]]:
     """(rank, total, prefix, token) of the `beam` best extensions; finishes the prefixes that
     can end here."""
+    automaton = compiled.automaton
     offers: List[Tuple[float, float, _Prefix, int]] = []
     for p in live:
-        if p.cursor.accept is not None:
+        if p.cursor.accept is not None and _says_something(compiled, p.cursor.accept[0]):
             end = float(log_sum_exp(p.row[end_ids][None].copy())[0])
             finished.add(p.tokens, p.total + end, p.cursor.accept[0], settings.alpha)
         if len(p.tokens) >= settings.max_tokens:
@@ -186,6 +187,20 @@ def _grow(offers, automaton, growth: Growth, end_ids: np.ndarray, finished: _Fin
             tokens += (chain[k],)
         live.append(_Prefix(tokens, total, along[-1], handle, got[-1]))
     return live
+
+
+def _says_something(compiled: GrammarAutomaton, trail: Trail) -> bool:
+    """False for a sentence of only optional words ("A", "I'd like" of an order with every part
+    optional): finished early, it would also cut off the real orders trailing it."""
+    if not compiled.optional_only:
+        return True
+    start = None
+    for event in events(trail):
+        if isinstance(event, Fill):
+            return True
+        if isinstance(event, Start):
+            start = (event.intent, event.template)
+    return start not in compiled.optional_only
 
 
 def _sentences(compiled: GrammarAutomaton, finished: _Finished, limit: int) -> List[Sentence]:
