@@ -75,8 +75,14 @@ def test_check_config_warns_when_the_rescoring_index_would_leave_templates_out(c
     assert main(["check-config", "--grammar", str(grammar)]) == 0
     assert time.perf_counter() - start < 10  # counted, not built
     captured = capsys.readouterr()
-    assert captured.out.startswith("ok:")
-    [warning] = captured.err.strip().splitlines()
+    # by default (constrained: auto) the grammar search covers what the index leaves out
+    assert captured.out.startswith("ok:") and captured.err == ""
+    assert ("rescoring: intent(s) SetGrid too large for the sentence index (100,000,000 sentences): the "
+            "grammar-constrained search covers them") in captured.out
+    off = tmp_path / "off.yaml"
+    off.write_text("grammar:\n  paths: [grid.yaml]\nrescoring:\n  constrained: \"off\"\n")
+    assert main(["check-config", "--config", str(off)]) == 0
+    [warning] = capsys.readouterr().err.strip().splitlines()
     assert warning.startswith("voiced: warning: rescoring sentence index: intent(s) SetGrid left out")
     assert "100,000,000 sentences" in warning and "rescoring.max_index_sentences" in warning
     config = tmp_path / "voiced.yaml"

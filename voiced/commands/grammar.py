@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 
 def register(sub) -> None:
@@ -114,7 +114,7 @@ def cmd_check_config(args) -> int:
     elapsed = (time.perf_counter() - start) * 1000
     templates = sum(len(i.templates) for i in grammar.intents.values())
     actions = sum(1 for i in grammar.intents.values() if i.action is not None)
-    warning = _index_warning(grammar, config.rescoring)
+    warning, note = _index_notes(grammar, config.rescoring)
     if warning:
         print(f"voiced: warning: {warning}", file=sys.stderr)
     addressed = describe_address(grammar)
@@ -122,16 +122,26 @@ def cmd_check_config(args) -> int:
           f"{len(grammar.intents)} intents, {templates} templates, {len(grammar.lists)} lists, "
           f"{actions} actions{'; ' + addressed if addressed else ''}; compiled {len(matcher.graphs)} templates in "
           f"{elapsed:.0f} ms")
+    if note:
+        print(note)
     return 0
 
 
-def _index_warning(grammar, rescoring) -> Optional[str]:
-    """What the daemon will warn about the rescoring sentence index: counted, never built."""
-    if rescoring.mode == "off" or rescoring.neighbours <= 0 or rescoring.constrained != "off":
-        return None  # no index, or the grammar-constrained search covers what it leaves out
+def _index_notes(grammar, rescoring) -> Tuple[Optional[str], Optional[str]]:
+    """(warning, note) on the rescoring sentence index, as the daemon will log them: counted,
+    never built. The warning when templates are left out and nothing else covers them, the note
+    when `constrained: auto` searches them instead."""
+    if rescoring.mode == "off" or rescoring.neighbours <= 0 or rescoring.constrained in ("fallback", "always"):
+        return None, None  # no index
     from voiced.rescoring.neighbours import plan_index
 
-    return plan_index(grammar, rescoring.max_index_sentences).warning()
+    plan = plan_index(grammar, rescoring.max_index_sentences)
+    if not plan.left_out:
+        return None, None
+    if rescoring.constrained == "off":
+        return plan.warning(), None
+    return None, (f"rescoring: {plan.intents_left_out()} too large for the sentence index "
+                  f"({plan.sentences_left_out():,} sentences): the grammar-constrained search covers them")
 
 
 def cmd_bench_match(args) -> int:
