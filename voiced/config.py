@@ -62,13 +62,6 @@ class VadConfig:
     min_speech_ms: int = setting(
         160, "speech must last this long to start an utterance; shorter bursts are ignored (Rhasspy: speech_sec)",
         min=0, max=10000)
-    # Tuning speakers of Speech Commands: 20 of 638 words found no utterance per clip, 12 with 96 ms
-    # after a 0.7 peak (14 after 0.8, 17 with 128 ms); an hour of clicks gave 25 utterances instead of
-    # 19, none published.
-    strong_min_speech_ms: int = setting(
-        96, "speech this sure (a probability of 0.7 or more) starts an utterance after this long instead of "
-        "min_speech_ms: a short word said clearly (ms; at or above min_speech_ms it changes nothing)",
-        min=0, max=10000)
     min_silence_ms: int = setting(500, "silence that ends an utterance, the hangover (Rhasspy: silence_sec)",
                                   min=32, max=10000)
     short_silence_ms: int = setting(

@@ -7,8 +7,7 @@ and knows nothing about the model, so it can be driven by any probability sequen
 
 States, in chunks of 32 ms:
   idle     -> a chunk at or above `threshold` starts a candidate (pre-roll kept in front)
-  candidate-> confirmed once it has stayed at or above `neg_threshold` for `min_speech_ms`
-              (`strong_min_speech_ms` once it has reached STRONG_ONSET):
+  candidate-> confirmed once it has stayed at or above `neg_threshold` for `min_speech_ms`:
               `speech_start` + the audio so far; dropped as a blip if it falls below earlier
   speech   -> a chunk below `neg_threshold` starts the hangover: `speech_maybe_ended`
   hangover -> a chunk at or above `threshold` returns to speech: `speech_resumed`;
@@ -45,7 +44,6 @@ AUDIO_COMPLETE = "audio_complete"
 _IDLE, _CANDIDATE, _SPEECH = 0, 1, 2
 IDLE_QUIET = 0.1  # speech probability below which an idle chunk counts as quiet for the VAD reset
 SHORT_SPEECH_CHUNKS = 10  # 320 ms: less speech than this, and an utterance may be a command's first word
-STRONG_ONSET = 0.7  # a candidate this sure of speech is confirmed after strong_min_speech_ms
 WARM_CHUNKS = 16  # after a reset the VAD hears the last 0.5 s again, so an onset never meets a cold state
 
 
@@ -94,8 +92,6 @@ class EndpointState:
         self.threshold = config.threshold
         self.neg_threshold = config.neg_threshold  # at most threshold: a config rule (voiced.config_rules)
         self.min_speech = max(1, _chunks(config.min_speech_ms))
-        # A short word said clearly ("pause") can be over in four chunks: Silero 0.75 0.50 0.39 0.49.
-        self.strong_min_speech = max(1, min(self.min_speech, _chunks(config.strong_min_speech_ms)))
         self.min_silence = max(1, _chunks(config.min_silence_ms))
         # A lone short burst is often a command's first words before a pause ("turn off the ...
         # all of the lights"): ended after min_silence_ms it became an utterance of its own, read
@@ -115,7 +111,6 @@ class EndpointState:
         self._held: List[np.ndarray] = []  # hangover chunks beyond the trailing pad
         self._start = 0  # first chunk of the utterance's audio (pre-roll included)
         self._onset = 0  # first speech chunk
-        self._peak = 0.0  # highest probability of the candidate
         self._speech_chunks = 0  # chunks at or above neg_threshold since the onset
         self._sent_end = 0  # chunk index after the last chunk sent as audio
         self._silence_at: Optional[int] = None  # first chunk of the running hangover
@@ -165,9 +160,7 @@ class EndpointState:
             self._state = _IDLE
             self._pending = []
             return []
-        self._peak = prob if appended else max(self._peak, prob)
-        need = self.strong_min_speech if self._peak >= STRONG_ONSET else self.min_speech
-        if i + 1 - self._onset >= need:
+        if i + 1 - self._onset >= self.min_speech:
             pending, self._pending = self._pending, []
             return self._open(self._start, self._onset, pending)
         return []
