@@ -116,6 +116,29 @@ def check_intent(message: dict, expected: str, slots: dict) -> None:
     assert message["latency_ms"]["asr"] > 0 and message["latency_ms"]["total"] >= 0
 
 
+DEMO = [("LightOff", {"area": "office"}), ("TimerStart", {"minutes": 5}),
+        ("LightColor", {"area": "kitchen", "color": "green"}), ("TimeGet", {}), ("LightOn", {"area": "living_room"}),
+        ("LockLock", {"door": "front_door"})]
+
+
+def test_the_bundled_demo_recording_gives_its_six_commands_and_nothing_else(mosquitto, tmp_path):
+    """What the Quick start plays: six commands in real room noise, and a click before the first
+    that a VAD onset rule (96 ms once 0.7 sure) once turned into a published MediaNext ("Thanks")."""
+    sub = Subscriber(mosquitto, ["voiced/test/#"])
+    config = write_config(tmp_path, mosquitto)
+    proc = start_daemon(config, None, "--file", str(REPO / "config" / "demo" / "commands.wav"), "--fast")
+    try:
+        assert proc.wait(240) == 0, daemon_log(config)
+        assert wait_until(lambda: sub.payloads("voiced/test/status")[-1:] == ["offline"], 10)
+        got = intents(sub)
+        assert [m["intent"] for m in got] == [name for name, _ in DEMO], daemon_log(config)
+        for message, (name, slots) in zip(got, DEMO):
+            check_intent(message, name, slots)
+    finally:
+        proc.kill()
+        sub.close()
+
+
 def test_spoken_commands_from_a_file_arrive_as_intents(mosquitto, speech_dir, tmp_path):
     parts = [silence(1.0)]
     for clip, _, _ in CLIPS:
