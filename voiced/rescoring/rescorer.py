@@ -21,7 +21,8 @@ past any parse still has its sentence among them. The gap decides as before, aga
 speech better than the best of a few candidates does. And as scores are length-normalised, a
 long stretch of stray speech can fit a short command better than its own transcript does: when
 the search ran, a transcript of more than `constrained_words_ratio` words per word of the best
-sentence (plus one) is not recognized.
+sentence (plus one) is not recognized. `auto` (the default) searches only the templates too large
+for the neighbour index, so a grammar the index holds whole is rescored exactly as with `off`.
 """
 from __future__ import annotations
 
