@@ -132,3 +132,22 @@ intents:
     values = m.closest_values("area", ["living room"], 3, distinct=True)
     assert sorted(c.value for c in values) == ["bedroom", "kitchen", "living_room"]
     assert values[0].spoken == "living room" and values[0].similarity == 1.0
+
+
+ORDER = """
+lists:
+  size: {values: [small, large]}
+  drink: {values: [latte, mocha, tea]}
+intents:
+  OrderDrink:
+    data:
+      - sentences: ["[i'd like | can i get] [a] [{size}] [{drink}] [please]"]
+"""
+
+
+def test_a_reading_of_only_optional_words_is_no_candidate():
+    """"i'd like a" is a parse of the order with no slot value: no command, so no candidate."""
+    m = Matcher(load_grammar_text(ORDER))
+    assert m.candidates("i'd like a mocker") and build_readings(m, "i'd like a mocker", limit=32) == []
+    readings = build_readings(m, "i'd like a large mocker", limit=32, values_per_slot=4)
+    assert readings and all(r.slots for r in readings)

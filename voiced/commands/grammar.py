@@ -140,8 +140,7 @@ def _index_notes(grammar, rescoring) -> Tuple[Optional[str], Optional[str]]:
         return None, None
     if rescoring.constrained == "off":
         return plan.warning(), None
-    return None, (f"rescoring: {plan.intents_left_out()} too large for the sentence index "
-                  f"({plan.sentences_left_out():,} sentences): the grammar-constrained search covers them")
+    return None, plan.searched_note()
 
 
 def cmd_bench_match(args) -> int:

@@ -86,7 +86,14 @@ def build_readings(matcher, text: str, limit: int, values_per_slot: int = 4, flo
     for r in [r for r in readings if r.source == "parse"]:
         for alt in _added_slot(matcher, r, tokens, lists, carriers, values_per_slot):
             add(alt)
-    return _addressed(readings, matcher.addressed(text))
+    # Filtered last: the other templates and slot values above start from every parse.
+    return _addressed(_saying(matcher, readings), matcher.addressed(text))
+
+
+def _saying(matcher, readings: List[Reading]) -> List[Reading]:
+    """`readings` but those of only optional words, which are no command (Matcher.says_something);
+    the grammar-constrained search never finishes one."""
+    return [r for r in readings if matcher.says_something(r.intent, r.template, r.slots)]
 
 
 def _addressed(readings: List[Reading], addressed: bool) -> List[Reading]:
@@ -101,7 +108,7 @@ def neighbour_readings(matcher, index: SentenceIndex, text: str, count: int,
     found = index.nearest(matcher.tokens(text), count + len(said))
     out = [Reading(n.intent, n.slots, n.sentence, n.similarity, n.template, "sentence")
            for n in found if n.sentence not in said]
-    return _addressed(out[:count], matcher.addressed(text))
+    return _addressed(_saying(matcher, out)[:count], matcher.addressed(text))
 
 
 def grammar_readings(found: Sequence[Any], tokenizer,

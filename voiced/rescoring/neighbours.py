@@ -89,9 +89,7 @@ class SentenceIndex:
         self.plan = plan_index(grammar, max_sentences)
         if self.plan.left_out:
             if searched:
-                log.info("rescoring sentence index: %s left out (%d template(s), %s sentences); the "
-                         "grammar-constrained search covers them", self.plan.intents_left_out(),
-                         len(self.plan.left_out), f"{self.plan.sentences_left_out():,}")
+                log.info("%s", self.plan.searched_note())
             else:
                 log.warning("%s", self.plan.warning())
         self._expansions = list(self._expand_templates(self.plan.left_out))
@@ -225,6 +223,11 @@ class IndexPlan:
 
     def sentences_left_out(self) -> int:
         return sum(self.counts[t] for t in self.left_out)
+
+    def searched_note(self) -> str:
+        """One line naming the intents left out, for when the grammar-constrained search covers them."""
+        return (f"rescoring: {self.intents_left_out()} too large for the sentence index "
+                f"({self.sentences_left_out():,} sentences): the grammar-constrained search covers them")
 
     def warning(self) -> Optional[str]:
         """One line naming the intents left out, how much they would hold and what to change."""

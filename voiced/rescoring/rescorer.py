@@ -139,13 +139,13 @@ class Rescorer:
         without them, in less time), so fallback and always search the whole grammar instead of
         the index; auto searches only the templates the index could not hold."""
         mode = self.config.constrained
-        only = None
-        if mode == "auto":
-            only = self._index.plan.left_out if self._index is not None else None
-            if not only:  # everything is indexed (or, with no index, the whole grammar is searched)
-                return None if self._index is not None else compile_grammar(grammar, tokenizer)
-        elif mode == "off":
+        if mode == "off":
             return None
+        only = None
+        if mode == "auto" and self._index is not None:  # with no index, auto searches the whole grammar
+            only = self._index.plan.left_out
+            if not only:
+                return None
         automaton = compile_grammar(grammar, tokenizer, only=only)
         if automaton.left_out:
             intent, template, why = automaton.left_out[0]
@@ -212,9 +212,6 @@ class Rescorer:
             more = neighbour_readings(self.matcher, self._index, text, self.config.neighbours, readings)
             readings += more
             surfaces += [restyle(r.sentence) for r in more]
-        kept = [k for k, r in enumerate(readings) if self.matcher.says_something(r.intent, r.template, r.slots)]
-        if len(kept) < len(readings):  # "please" is no order: see Matcher.says_something
-            readings, surfaces = [readings[k] for k in kept], [surfaces[k] for k in kept]
         if not readings:
             return None
         if len(readings) == 1 and surfaces[0] == free:
