@@ -109,3 +109,44 @@ def test_speech_with_a_clipped_onset_still_gets_a_reading(base_en_transcriber, s
     assert kept.tokens[0] != EOS_ID and len(kept.tokens) > 2
     transcript = base_en_transcriber.transcribe(audio)  # the Transcriber asks for it by default
     assert transcript.tokens == [t for t in kept.tokens if t != EOS_ID] and transcript.text.strip()
+
+
+@pytest.fixture(scope="module")
+def int8_transcriber(base_en_model):
+    """base-en decoding on its 8-bit token-tree step, as the daemon does by default."""
+    return Transcriber(base_en_model, int8_decode=True)
+
+
+def test_int8_decoding_reads_the_real_clips_as_the_float_step_does(int8_transcriber, base_en_transcriber,
+                                                                   speech_dir):
+    clips = sorted((speech_dir / "commands").glob("*.wav"))[:12] + [speech_dir / "sentences" / "moonshine_beckett.wav"]
+    for clip in clips:
+        audio = load_audio(clip)
+        fast, plain = int8_transcriber.transcribe(audio), base_en_transcriber.transcribe(audio)
+        assert fast.tokens == plain.tokens, clip.name
+        assert len(fast.logprobs) == len(fast.end_logprobs) == len(fast.tokens) + 1  # EOS reached
+        assert fast.timings["per_token"] > 0 and fast.timings["first_step"] > 0
+
+
+def test_int8_decoding_scores_the_transcript_as_rescoring_does(int8_transcriber, speech_dir):
+    """The transcript's score read off the decode (transcript_score) is what teacher-forced
+    scoring gives it, up to the 8-bit step's rounding (its activations are quantised per call,
+    so a row's values depend a little on the rows run with it; the float decode differs as much)."""
+    from voiced.asr.scoring import transcript_score
+
+    transcript = int8_transcriber.transcribe(load_audio(speech_dir / "commands" / "stp_what_time_is_it.wav"))
+    scored = int8_transcriber.scorer(int8=True).score(int8_transcriber.encoder_states(), [transcript.tokens])[0]
+    read = transcript_score(transcript.tokens, transcript)
+    assert read is not None and read.count == scored.count
+    assert read.total == pytest.approx(scored.total, abs=0.15)
+
+
+def test_int8_decoding_keeps_the_budget_and_a_reading_of_a_clipped_onset(int8_transcriber, base_en_model,
+                                                                         speech_dir):
+    clipped = load_audio(speech_dir / "commands" / "stp_turn_off_lights_in_the_office.wav")[int(0.9 * 16000):]
+    transcript = int8_transcriber.transcribe(clipped)
+    assert transcript.tokens and EOS_ID not in transcript.tokens and transcript.text.strip()
+    audio = load_audio(speech_dir / "sentences" / "moonshine_beckett.wav")
+    tight = Transcriber(base_en_model, max_tokens_per_second=1.0, warm=False, int8_decode=True).transcribe(audio)
+    assert len(tight.tokens) == math.ceil(len(audio) / 16000)
+    assert tight.tokens == int8_transcriber.transcribe(audio).tokens[:len(tight.tokens)]

@@ -40,6 +40,16 @@ def test_known_words_repair_fused_and_misspelt_words():
     assert tokenize("toninety") == ["toninety"]
 
 
+def test_unit_abbreviations_read_as_the_grammars_word():
+    assert tokenize("a 12 oz latte", {"ounce", "latte"}) == ["a", "12", "ounce", "latte"]
+    assert tokenize("a 12oz. latte", {"ounces"}) == ["a", "12", "ounces", "latte"]
+    assert tokenize("for 5 mins", {"minute", "minutes"}) == ["for", "5", "minutes"]
+    # a grammar that says the abbreviation itself keeps it; without a vocabulary nothing changes
+    assert tokenize("12 oz", {"oz", "ounce"}) == ["12", "oz"]
+    assert tokenize("12 oz") == ["12", "oz"]
+    assert tokenize("12 oz", {"latte"}) == ["12", "oz"]
+
+
 def test_plain_words_undo_only_the_number_repair():
     known = {"add", "to", "my", "list", "four", "twenty"}
     tokens, plain = tokenize("add flour to my list", known), tokenize("add flour to my list", known, numbers=False)

@@ -34,6 +34,19 @@ def test_modes_choose_what_is_rescored():
     assert [should("always", m) for m in (sure, unsure, rejected)] == [True, True, True]
 
 
+def test_by_default_only_a_word_for_word_match_skips_rescoring():
+    """A long order with one misheard word still matches at about 0.98: it is rescored too."""
+    from voiced.grammar import Matcher, load_grammar_text
+    from test_rescoring_neighbours import ORDER_GRAMMAR
+
+    matcher = Matcher(load_grammar_text(ORDER_GRAMMAR))
+    stretched = matcher.match("can i get a large iced latte with oat milk and vanilla two shots please and")
+    exact = matcher.match("can i get a large iced latte with oat milk and vanilla two shots please")
+    assert stretched.recognized and 0.9 < stretched.confidence < 0.99 and exact.confidence == 1.0
+    defaults = RescoringConfig()
+    assert should_rescore(stretched, defaults) and not should_rescore(exact, defaults)
+
+
 def test_the_result_says_who_decided():
     result = RescoredResult(text="x", recognized=True, intent="A", decided_by="rescoring", rescoring={"gap": 0.25})
     data = result.to_dict()

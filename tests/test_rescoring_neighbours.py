@@ -177,6 +177,22 @@ def test_templates_beyond_the_limit_are_left_out_smallest_kept_first(caplog):
     assert all(n.intent != "LightOn" for n in index.nearest(Matcher(g).tokens("turn on the kitchen light"), 5))
 
 
+def test_with_the_search_an_intent_is_indexed_whole_or_searched_whole():
+    g = load_grammar_text(ORDER_GRAMMAR.replace(
+        '      - sentences: ["cancel [my] order"]',
+        '      - sentences: ["cancel [my] order"]\n'
+        '  Repeat:\n    data:\n      - sentences: ["[the] same again", "[a] {drink} again"]').replace(
+        "[please]\"\n", "[please]\"\n          - \"[a] {drink} please\"\n"))
+    assert len(g.intents["OrderDrink"].templates) == 2
+    alone = plan_index(g, 1000)
+    assert alone.left_out == {("OrderDrink", 0)}  # by size: the short order still fits
+    searched = plan_index(g, 1000, whole_intents=True)
+    assert searched.left_out == {("OrderDrink", 0), ("OrderDrink", 1)}
+    assert searched.indexed == alone.counts[("CancelOrder", 0)] + alone.counts[("Repeat", 0)] + alone.counts[("Repeat", 1)]
+    index = SentenceIndex(g, 1000, searched=True)
+    assert {n.intent for n in index.nearest(Matcher(g).tokens("a latte please"), 5)} <= {"CancelOrder", "Repeat"}
+
+
 def test_four_slots_of_a_hundred_values_leave_one_template_out_fast(caplog):
     g = load_grammar_text(grid_grammar_text())
     assert count_sentences(g, g.intents["SetGrid"].templates[0]) == 100 ** 4

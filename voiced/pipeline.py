@@ -224,7 +224,8 @@ def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSetting
     from voiced.interpreter import build_interpreter
     from voiced.vad.silero import SileroVad
 
-    transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second)
+    transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second,
+                              int8_decode=config.model.int8_decode)
     endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))
     interpreter = build_interpreter(config, transcriber, matcher, recorder)
     processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, speculative=config.speculative,

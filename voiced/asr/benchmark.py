@@ -11,6 +11,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 
 from voiced.asr.models import ModelFiles
+from voiced.asr.scoring.growth import greedy_decode
 from voiced.asr.sessions import SessionSettings
 from voiced.asr.transcriber import SAMPLE_RATE, Transcriber
 from voiced.paths import DEMO_RECORDING
@@ -40,12 +41,12 @@ def load_speech(path: Optional[Path] = None) -> np.ndarray:
 
 
 def measure_asr(files: ModelFiles, settings: SessionSettings = SessionSettings(), repeats: int = 3,
-                speech: Optional[np.ndarray] = None) -> Dict[str, float]:
+                speech: Optional[np.ndarray] = None, int8_decode: bool = True) -> Dict[str, float]:
     """Encoder latency for 3 s and 6 s of speech, decoder step costs, real-time factor and peak
     RSS; for a streaming (v2) model also the incremental encoding load while someone speaks."""
     speech = load_speech() if speech is None else speech
     t0 = time.perf_counter()
-    transcriber = Transcriber(files, settings)
+    transcriber = Transcriber(files, settings, int8_decode=int8_decode)
     results: Dict[str, float] = {"load_ms": (time.perf_counter() - t0) * 1000.0}
     encoder = transcriber.encoding.encoder
     clips = {s: np.resize(speech, s * SAMPLE_RATE).astype(np.float32) for s in (3, 6)}  # cut or looped
@@ -60,6 +61,10 @@ def measure_asr(files: ModelFiles, settings: SessionSettings = SessionSettings()
     steps = [transcriber.decoder.decode(states, budget, stop_at_eos=False) for _ in range(max(1, repeats))]
     results["first_step_ms"] = statistics.median(r.first_step_ms for r in steps)
     results["decode_ms_per_token"] = statistics.median(r.ms_per_token for r in steps)
+    greedy = transcriber.greedy_steps()
+    if greedy is not None:  # base-en: the 8-bit step the daemon decodes on
+        fast = [greedy_decode(greedy, states, budget, stop_at_eos=False) for _ in range(max(1, repeats))]
+        results["int8_decode_ms_per_token"] = statistics.median(r.ms_per_token for r in fast)
     results["timed_tokens"] = float(budget)
     if transcriber.geometry is not None:
         results.update(_incremental_load(transcriber, clips[6], repeats))

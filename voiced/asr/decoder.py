@@ -224,7 +224,9 @@ class Decoder:
         if self._last_first is not None and self._last_first[0] is states:
             return self._last_first[1]
         value = self._ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(states, dtype=np.float32))
-        return self._first_step(value)
+        values = self._first_step(value)
+        self._last_first = (states, values)
+        return values
 
     def cache_outputs(self) -> Dict[str, str]:
         """{past input of the cached step: first-step output that feeds it}"""

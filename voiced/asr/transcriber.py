@@ -14,6 +14,8 @@ from voiced.asr.geometry import describe, geometry_from_config
 from voiced.asr.models import ModelFiles
 from voiced.asr.repetition import first_turn
 from voiced.asr.scoring import Pruning, SequenceScorer, Steps, choose_steps
+from voiced.asr.scoring.growth import greedy_decode
+from voiced.asr.scoring.steps import Tree
 from voiced.asr.sessions import SessionSettings
 from voiced.asr.tokenizer import EOS_ID, Tokenizer
 from voiced.errors import ModelError
@@ -49,7 +51,7 @@ class Transcriber:
 
     def __init__(self, files: ModelFiles, settings: SessionSettings = SessionSettings(),
                  max_tokens_per_second: float = 6.5, encode_interval_s: float = 1.0, warm: bool = True,
-                 never_empty: bool = True):
+                 never_empty: bool = True, int8_decode: bool = False):
         self.files = files
         self.max_tokens_per_second = max_tokens_per_second
         # Moonshine sometimes ends at once on speech it finds hard (a clipped onset, an unusual
@@ -74,6 +76,16 @@ class Transcriber:
         self._scoring: Dict[bool, Steps] = {}  # int8 -> the way of scoring chosen (Transcriber.scorer)
         if warm:
             self.warm()
+        # base-en's 8-bit token-tree step picks the same tokens as the float step on the real clips
+        # in a third of the time; v2 graphs are 8-bit already and decode on their own step.
+        self._greedy: Optional[Steps] = None
+        if int8_decode and files.layout == "v1":
+            steps = self._steps(True)
+            self._greedy = steps if isinstance(steps, Tree) else None
+            log.info("greedy decoding %s", "on the 8-bit token-tree step" if self._greedy else "on the float step")
+            if warm and self._greedy is not None:  # onnxruntime plans the one-token call on first use
+                noise = (np.random.default_rng(1).standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32)
+                greedy_decode(self._greedy, self.encoding.encoder.encode(noise), 4, stop_at_eos=False)
 
     def warm(self) -> None:
         """Run every session (encoder, each decoder branch) at a few lengths."""
@@ -94,11 +106,18 @@ class Transcriber:
         rescorer (voiced.asr.scoring). How the sequences run is chosen, checked and logged on
         the first call for an `int8` setting and then kept: a grammar reload's new rescorer
         reuses it (base-en's 8-bit step takes about 2 s to build)."""
+        return SequenceScorer(self._steps(int8), self._end_ids, prune)
+
+    def greedy_steps(self) -> Optional[Steps]:
+        """The 8-bit token-tree step the decode runs on, or None when it runs on the float step."""
+        return self._greedy
+
+    def _steps(self, int8: bool) -> Steps:
         if int8 not in self._scoring:
             width = self.encoding.encoder.width
             probe = np.random.default_rng(0).standard_normal((1, 12, width)).astype(np.float32)
             self._scoring[int8] = choose_steps(self.decoder, probe, int8)
-        return SequenceScorer(self._scoring[int8], self._end_ids, prune)
+        return self._scoring[int8]
 
     @property
     def audio_s(self) -> float:
@@ -123,8 +142,11 @@ class Transcriber:
         states = self.encoder_states()
         timings = {"finalize_encode": self.encoding.stats.ms - before}
         audio_s = self.audio_s
-        result = self.decoder.decode(states, self.decoder.budget(audio_s, self.max_tokens_per_second),
-                                     never_empty=self.never_empty, end_ids=self._end_ids)
+        budget = self.decoder.budget(audio_s, self.max_tokens_per_second)
+        if self._greedy is not None:
+            result = greedy_decode(self._greedy, states, budget, self.never_empty, self._end_ids)
+        else:
+            result = self.decoder.decode(states, budget, never_empty=self.never_empty, end_ids=self._end_ids)
         tokens = [t for t in result.tokens if t != EOS_ID]
         timings.update(
             encode=self.encoding.stats.ms,

@@ -77,7 +77,8 @@ def transcribe_command(args: argparse.Namespace) -> int:
         raise AudioError(f"{args.wav}: the file holds no audio samples")
     files = _resolve(args.model, config)
     transcriber = Transcriber(files, _settings(args.threads, config.model),
-                              max_tokens_per_second=config.model.max_tokens_per_second)
+                              max_tokens_per_second=config.model.max_tokens_per_second,
+                              int8_decode=config.model.int8_decode)
     for text, timing in _utterances(transcriber, audio, config, args.no_vad):
         print(f"{text}\t[{timing}]" if args.timings else text)
     return 0
@@ -115,6 +116,8 @@ def bench_command(args: argparse.Namespace) -> int:
     print(f"encode 6 s of speech   {results['encode_6s_ms']:8.0f} ms")
     print(f"decoder first step     {results['first_step_ms']:8.1f} ms")
     print(f"decoder per token      {results['decode_ms_per_token']:8.1f} ms  (over {results['timed_tokens']:.0f} steps)")
+    if "int8_decode_ms_per_token" in results:
+        print(f"  on the 8-bit step    {results['int8_decode_ms_per_token']:8.1f} ms  (model.int8_decode: how it decodes)")
     print(f"real-time factor (6 s) {results['rtf']:8.3f}  (transcribing; {results['tokens']:.0f} decoder steps)")
     if "incremental_load" in results:
         from voiced.asr.geometry import geometry_from_config

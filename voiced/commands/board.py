@@ -106,7 +106,8 @@ def candidates(board, threads: Optional[List[int]] = None) -> List[Tuple[int, Op
 
 def score(result: Dict[str, float]) -> float:
     """Milliseconds for a typical short command: encode 3 s + TOKENS_PER_COMMAND decoder steps."""
-    return result["encode_3s_ms"] + TOKENS_PER_COMMAND * result["decode_ms_per_token"]
+    per_token = result.get("int8_decode_ms_per_token", result["decode_ms_per_token"])  # the step it decodes on
+    return result["encode_3s_ms"] + TOKENS_PER_COMMAND * per_token
 
 
 def pick_best(rows: List[Tuple[int, Optional[Tuple[int, ...]], Dict[str, float]]]):

@@ -135,7 +135,7 @@ def _index_notes(grammar, rescoring) -> Tuple[Optional[str], Optional[str]]:
         return None, None  # no index
     from voiced.rescoring.neighbours import plan_index
 
-    plan = plan_index(grammar, rescoring.max_index_sentences)
+    plan = plan_index(grammar, rescoring.max_index_sentences, whole_intents=rescoring.constrained == "auto")
     if not plan.left_out:
         return None, None
     if rescoring.constrained == "off":

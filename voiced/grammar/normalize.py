@@ -33,6 +33,14 @@ CONTRACTIONS = {
 # ("on" and "off" are not among them: they are the whole point of many commands.)
 FUNCTION_WORDS = frozenset("the a an of to in at my for me is are and please some all with".split())
 SYMBOLS = {"%": " percent ", "°": " degrees ", "&": " and ", "+": " plus "}
+# Units recognisers write short ("a 12 oz latte", "5 mins"): read as the grammar's own word
+# for them, when it has one and not the abbreviation itself.
+UNITS = {
+    "oz": ("ounce", "ounces"), "lb": ("pound", "pounds"), "lbs": ("pounds", "pound"),
+    "min": ("minute", "minutes"), "mins": ("minutes", "minute"), "sec": ("second", "seconds"),
+    "secs": ("seconds", "second"), "hr": ("hour", "hours"), "hrs": ("hours", "hour"),
+    "ft": ("feet", "foot"), "tsp": ("teaspoon", "teaspoons"), "tbsp": ("tablespoon", "tablespoons"),
+}
 _SYMBOL_RE = re.compile("|".join(re.escape(s) for s in SYMBOLS))
 # Letters, digits, apostrophes inside words and decimal points inside numbers survive.
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)*(?:\.[0-9]+)?")
@@ -141,7 +149,12 @@ def _repair(tokens: List[str], known: AbstractSet[str], numbers: bool = True) ->
 
 
 def _repair_one(tok: str, known: AbstractSet[str], numbers: bool) -> List[str]:
-    if tok in known or not tok.isalpha() or len(tok) < 4:
+    if tok in known or not tok.isalpha():
+        return [tok]
+    unit = next((word for word in UNITS.get(tok, ()) if word in known), None)
+    if unit is not None:
+        return [unit]
+    if len(tok) < 4:
         return [tok]
     split = _split_known(tok, known)
     if split:

@@ -86,7 +86,7 @@ class SentenceIndex:
         with one warning, or one info line when the grammar-constrained search covers them
         (`searched`)."""
         self.grammar = grammar
-        self.plan = plan_index(grammar, max_sentences)
+        self.plan = plan_index(grammar, max_sentences, whole_intents=searched)
         if self.plan.left_out:
             if searched:
                 log.info("%s", self.plan.searched_note())
@@ -242,9 +242,16 @@ class IndexPlan:
                 "set rescoring.neighbours: 0 to build no index)")
 
 
-def plan_index(grammar: Grammar, max_sentences: Optional[int]) -> IndexPlan:
+def plan_index(grammar: Grammar, max_sentences: Optional[int], whole_intents: bool = False) -> IndexPlan:
     """Count every template's sentences and choose the templates that fit in `max_sentences`
-    (None: all), smallest first, so one huge template costs the index only itself."""
+    (None: all), smallest first, so one huge template costs the index only itself.
+
+    With `whole_intents` (the grammar-constrained search covers what is left out), an intent with
+    a template left out is left out whole: the search finds a garbled command by its sound where
+    the index, which compares spellings, often cannot ("Single shot at Granzo" for "single shot
+    espresso"), so an intent gets one or the other. Written as 80 templates, the coffee orders
+    kept their 23 smallest in the index and accepted 89 of 125 synthetic orders against 93 as
+    one template; searched whole, 93 either way, in half the rescoring time."""
     counts = {(name, number): count_sentences(grammar, template)
               for name, intent in grammar.intents.items() for number, template in enumerate(intent.templates)}
     left_out = set()
@@ -255,6 +262,9 @@ def plan_index(grammar: Grammar, max_sentences: Optional[int]) -> IndexPlan:
                 room -= counts[template_id]
             else:
                 left_out.add(template_id)
+    if whole_intents:
+        intents = {name for name, _ in left_out}
+        left_out |= {t for t in counts if t[0] in intents}
     return IndexPlan(counts, frozenset(left_out), max_sentences)
 
 

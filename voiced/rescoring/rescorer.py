@@ -21,8 +21,8 @@ past any parse still has its sentence among them. The gap decides as before, aga
 speech better than the best of a few candidates does. And as scores are length-normalised, a
 long stretch of stray speech can fit a short command better than its own transcript does: when
 the search ran, a transcript of more than `constrained_words_ratio` words per word of the best
-sentence (plus one) is not recognized. `auto` (the default) searches only the templates too large
-for the neighbour index, so a grammar the index holds whole is rescored exactly as with `off`.
+sentence (plus one) is not recognized. `auto` (the default) searches only the intents with a template
+too large for the neighbour index, so a grammar the index holds whole is rescored exactly as with `off`.
 """
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ class Rescorer:
         """The grammar automaton `constrained` asks for, or None. The search finds what the
         neighbours would, from the audio (on the tuning split it accepted the same commands
         without them, in less time), so fallback and always search the whole grammar instead of
-        the index; auto searches only the templates the index could not hold."""
+        the index; auto searches only the intents the index could not hold whole."""
         mode = self.config.constrained
         if mode == "off":
             return None

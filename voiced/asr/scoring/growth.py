@@ -22,16 +22,17 @@ own first step (Decoder.first_step), as in teacher-forced scoring.
 from __future__ import annotations
 
 import math
+import time
 from abc import ABC, abstractmethod
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from voiced.asr.decoder import log_sum_exp
+from voiced.asr.decoder import DecodeResult, log_sum_exp
 from voiced.asr.graphs.names import ATTENTION_BIAS, INPUT_IDS, POSITION_IDS
 from voiced.asr.graphs.tree_step import MAX_POSITIONS, attention_bias, present_names
 from voiced.asr.scoring.steps import Batched, ScoringError, Tree, Uncached, _padded
-from voiced.asr.tokenizer import BOS_ID
+from voiced.asr.tokenizer import BOS_ID, EOS_ID
 
 Handle = object
 """where a prefix's cache is, as the growth that made it says (opaque to the search)"""
@@ -187,3 +188,28 @@ def growth_for(steps, states: np.ndarray) -> Growth:
     if isinstance(steps, Batched):
         return BatchGrowth(steps, states)
     return UncachedGrowth(steps, states)
+
+
+def greedy_decode(steps, states: np.ndarray, max_tokens: int, never_empty: bool = False,
+                  end_ids: Optional[np.ndarray] = None, stop_at_eos: bool = True) -> DecodeResult:
+    """Decoder.decode's greedy tokens, grown a token per call the way `steps` runs: on base-en's
+    8-bit token-tree step a token costs about a third of the float step's time. The first row
+    comes from the float first step either way."""
+    result = DecodeResult()
+    t0 = time.perf_counter()
+    growth = growth_for(steps, states)
+    row = growth.begin()
+    token = int(np.argmax(row))
+    if never_empty and token == EOS_ID:
+        token = int(np.argmax(np.where(np.arange(row.size) == EOS_ID, -np.inf, row)))
+    result.record(row, token, end_ids)
+    result.first_step_ms = (time.perf_counter() - t0) * 1000.0
+    t1 = time.perf_counter()
+    handle, eos = ROOT, EOS_ID if stop_at_eos else -1
+    while len(result.tokens) < max_tokens and token != eos:
+        handles, rows = growth.grow([handle], [[token]])
+        handle, row = handles[0], rows[0][-1]
+        token = int(np.argmax(row))
+        result.record(row, token, end_ids)
+    result.later_steps_ms = (time.perf_counter() - t1) * 1000.0
+    return result
