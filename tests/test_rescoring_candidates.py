@@ -79,6 +79,33 @@ def test_carrier_alternatives_say_the_reading_with_other_templates():
         assert m.match(r.sentence).recognized
 
 
+def test_a_template_with_an_optional_slot_more_is_a_carrier_too():
+    """The parse used "timer for {minutes} minutes"; the usual wording's template also takes
+    "[and {seconds} seconds]", and it is rendered without it. A template that requires a slot
+    the reading does not say is not."""
+    grammar = GRAMMAR + """
+  TimerStart:
+    data:
+      - sentences:
+          - "(set | start) [a] timer for {minutes} minutes [and {seconds} seconds]"
+          - "timer for {minutes} minutes"
+          - "set a timer for {minutes} minutes and {seconds} seconds exactly"
+lists:
+  minutes: {range: {from: 1, to: 100}}
+  seconds: {range: {from: 1, to: 59}}
+"""
+    grammar = grammar.replace("lists:\n  area:", "lists:\n  minutes: {range: {from: 1, to: 100}}\n"
+                              "  seconds: {range: {from: 1, to: 59}}\n  area:").rsplit("lists:\n  minutes", 1)[0]
+    m = Matcher(load_grammar_text(grammar))
+    readings = build_readings(m, "7 times for 5 minutes", limit=32)
+    carriers = [r for r in readings if r.source == "carrier" and r.intent == "TimerStart"]
+    assert any(r.sentence == "set timer for 5 minutes" for r in carriers)
+    assert all("seconds" not in r.sentence and "exactly" not in r.sentence for r in readings)
+    for r in readings:
+        parsed = m.match(r.sentence)
+        assert parsed.recognized and {k: s.value for k, s in parsed.slots.items()} == {"minutes": 5}
+
+
 def test_a_slot_the_parse_dropped_is_offered_back():
     """'in the bathtub' cannot be placed, so the best parse is the template without {area};
     the readings still offer the template with the slot, filled from the words left unused."""
@@ -146,8 +173,11 @@ intents:
 
 
 def test_a_reading_of_only_optional_words_is_no_candidate():
-    """"i'd like a" is a parse of the order with no slot value: no command, so no candidate."""
+    """"i'd like a" is a parse of the order with no slot value: no command, so no candidate; the
+    template said with a value the parse left out is ("mocker": the audio chooses mocha)."""
     m = Matcher(load_grammar_text(ORDER))
-    assert m.candidates("i'd like a mocker") and build_readings(m, "i'd like a mocker", limit=32) == []
+    assert m.candidates("i'd like a mocker")
+    offered = build_readings(m, "i'd like a mocker", limit=32)
+    assert all(r.slots for r in offered) and "i would like a mocha" in {r.sentence for r in offered}
     readings = build_readings(m, "i'd like a large mocker", limit=32, values_per_slot=4)
     assert readings and all(r.slots for r in readings)

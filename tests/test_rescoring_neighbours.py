@@ -77,6 +77,17 @@ def test_numbers_heard_fill_number_slots_and_must_fit_the_range():
     assert all(n.intent != "LightBrightness" for n in out_of_range)
 
 
+def test_each_choice_of_the_numbers_heard_is_a_sentence():
+    """"set a timer" misheard as "7 times": the 7 was the only number offered, and the audio
+    never got to choose "5 minutes"."""
+    g = grammar()
+    m = Matcher(g)
+    found = SentenceIndex(g).nearest(m.tokens("set the bed 7 brightness to 40 percent"), 6)
+    said = [(n.slots["area"].value, n.slots["brightness"].value) for n in found if n.intent == "LightBrightness"]
+    assert ("bedroom", 7) in said and ("bedroom", 40) in said
+    assert SentenceIndex(g).nearest(m.tokens("set the bedroom brightness to percent"), 5)[0].intent != "LightBrightness"
+
+
 def test_fixed_slots_come_with_the_template():
     g = grammar()
     found = SentenceIndex(g).nearest(Matcher(g).tokens("clothes the garish"), 1)

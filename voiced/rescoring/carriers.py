@@ -4,7 +4,9 @@ The matcher keeps one alignment per intent, so when the recogniser garbles the c
 ("switch fade light up" for "switch bed light off") its sentence may use the wrong wording
 ("switch off bed light"). Here every other template of the intent that takes exactly the
 reading's slots is rendered once: at each choice the option sharing most words (or sound
-keys) with the transcript is taken, optional parts only when they share any.
+keys) with the transcript is taken, optional parts only when they share any. A template with
+more slots than the reading counts too when the others are optional: "set a timer for 5
+minutes" says {minutes} with the template that also takes "[and {seconds} seconds]".
 """
 from __future__ import annotations
 
@@ -42,12 +44,14 @@ class CarrierRenderer:
         keys = _keys(heard)
         out: List[Tuple[int, str, str]] = []
         for k, template in enumerate(chosen.templates):
-            if self.template_slots(intent, k, template) != frozenset(slot_words):
+            if not frozenset(slot_words) <= self.template_slots(intent, k, template):
                 continue
             if any(fixed.get(name) != value for name, value in template.fixed_slots.items()):
                 continue
-            words = render(template.tree, _Steered(self.grammar, slot_words, keys), rules=self.grammar.rules,
-                           max_depth=MAX_RULE_DEPTH)
+            steered = _Steered(self.grammar, slot_words, keys)
+            words = render(template.tree, steered, rules=self.grammar.rules, max_depth=MAX_RULE_DEPTH)
+            if steered.missing or steered.used != set(slot_words):  # a slot it must say is not the reading's
+                continue
             sentence = " ".join(" ".join(words).split())
             out.append((len(_keys(sentence.split()) & keys), sentence, template.text))
         out.sort(key=lambda t: -t[0])
@@ -63,13 +67,18 @@ class _Steered(Chooser):
         self.slots = slots
         self.keys = keys
         self.used: Set[str] = set()
+        self.missing = False
+        """a slot the reading does not say had to be said"""
 
     def words(self, node: Words) -> Sequence[str]:
         return tokenize(node.text)
 
     def slot(self, node: SlotRef) -> str:
+        if node.slot_name not in self.slots:
+            self.missing = True
+            return ""
         self.used.add(node.slot_name)
-        return self.slots.get(node.slot_name, "")
+        return self.slots[node.slot_name]
 
     def option(self, node: Alt, depth: int) -> Optional[Seq]:
         scored = [(self._option_score(o, depth), k) for k, o in enumerate(node.options)]
@@ -79,10 +88,13 @@ class _Steered(Chooser):
         return node.options[k]
 
     def _option_score(self, option: Seq, depth: int) -> int:
-        """Slots still to say weigh most (a template must say each once), then words heard."""
+        """Slots still to say weigh most (a template must say each once), a slot the reading
+        does not say rules an option out, then words heard."""
         refs, _ = references(option)
         needed = sum(1 for r in refs if r.slot_name in self.slots and r.slot_name not in self.used)
         repeated = sum(1 for r in refs if r.slot_name in self.used)
+        if any(r.slot_name not in self.slots for r in refs):
+            return -1000
         words = render(option, _Steered(self.grammar, {}, set()), rules=self.grammar.rules,
                        max_depth=MAX_RULE_DEPTH, depth=depth)
         return 100 * needed - 100 * repeated + len(_keys(words) & self.keys)

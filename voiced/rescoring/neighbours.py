@@ -13,8 +13,10 @@ per template) with every spoken form of its list slots: about 118 000 sentences 
 grammar, built in about 0.5 s (x86) when the rescorer is made. Sentences are kept as one sound
 key each plus (expansion, combination) numbers, and spelled out only when returned. Number-range
 slots are indexed as one placeholder and take the numbers heard in the transcript, in order (every
-value in every position would multiply the index a hundredfold); free-text slots are left to
-the matcher.
+value in every position would multiply the index a hundredfold); when more numbers were heard
+than the sentence has number slots, each choice of them in order is a sentence of its own ("7
+times for 5 minutes" gives "set a timer for 7 minutes" and "... for 5 minutes", and the audio
+chooses). Free-text slots are left to the matcher.
 
 The count grows as the product of a template's choices: one template with four slots of 100
 values is 10^8 sentences, and building it ran out of memory at 3.5 GB. So each template's
@@ -24,6 +26,7 @@ matcher-based candidates. `voiced check-config` runs the same count.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from array import array
 from dataclasses import dataclass
@@ -47,6 +50,8 @@ MAX_EXPANSIONS = 256
 """ways of saying one template that are indexed (the shipped grammar's largest has 96)"""
 NUMBER = "#"
 """stands for any number, in the index and in the query"""
+MAX_NUMBER_CHOICES = 6
+"""choices of the heard numbers tried per sentence (six numbers heard, two slots: 15 choices)"""
 _NUMBER_FORM = ListValue(NUMBER, 0)
 Item = Union[str, SlotRef]
 BYTES_PER_SENTENCE = 110
@@ -66,6 +71,11 @@ class Expansion:
     fixed: Tuple[Tuple[str, object], ...]
     choices: Tuple[Tuple[ListValue, ...], ...]
     """for each slot in `items`, in order: the list forms it can take (a number range: NUMBER)"""
+
+    @property
+    def numbers(self) -> int:
+        """How many of its slots take a heard number."""
+        return sum(1 for forms in self.choices if forms == (_NUMBER_FORM,))
 
 
 @dataclass(frozen=True)
@@ -120,12 +130,14 @@ class SentenceIndex:
         seen = set()
         for k, score in self._closest(query, 4 * limit):
             e, c = self._owner[k]
-            neighbour = self._spell(self._expansions[int(e)], int(c), numbers, score / 100.0)
-            if neighbour is not None and neighbour.sentence not in seen:
-                seen.add(neighbour.sentence)
-                out.append(neighbour)
-                if len(out) >= limit:
-                    break
+            expansion = self._expansions[int(e)]
+            for chosen in itertools.islice(itertools.combinations(numbers, expansion.numbers), MAX_NUMBER_CHOICES):
+                neighbour = self._spell(expansion, int(c), chosen, score / 100.0)
+                if neighbour is not None and neighbour.sentence not in seen:
+                    seen.add(neighbour.sentence)
+                    out.append(neighbour)
+                    if len(out) >= limit:
+                        return out
         return out
 
     def _closest(self, query: str, count: int) -> List[Tuple[int, float]]:
@@ -136,9 +148,10 @@ class SentenceIndex:
         top = top[np.lexsort((top, -scores[top]))]
         return [(int(k), float(scores[k])) for k in top]
 
-    def _spell(self, expansion: Expansion, combo: int, numbers: List[Union[int, float]],
+    def _spell(self, expansion: Expansion, combo: int, numbers: Sequence[Union[int, float]],
                similarity: float) -> Optional[Neighbour]:
-        """The sentence and slots of one combination; None when the heard numbers do not fit."""
+        """The sentence and slots of one combination with `numbers` in its number slots, in order;
+        None when they do not fit."""
         picked = iter(_pick(expansion.choices, combo))
         heard = iter(numbers)
         words: List[str] = []
