@@ -56,6 +56,17 @@ class DecodeResult:
         return self.later_steps_ms / later if later > 0 else 0.0
 
 
+def first_token(row: np.ndarray, never_empty: bool) -> int:
+    """The greedy first token of `row` (logits or log-probabilities); with `never_empty`, the
+    best other token when that is EOS."""
+    token = int(np.argmax(row))
+    if never_empty and token == EOS_ID:
+        masked = row.copy()
+        masked[EOS_ID] = -np.inf
+        token = int(np.argmax(masked))
+    return token
+
+
 def past_candidates(output_name: str) -> List[str]:
     """Names a past input fed by `output_name` may carry, per the known exporters' conventions."""
     names = [output_name.replace("present", "past_key_values", 1),
@@ -179,11 +190,7 @@ class Decoder:
         values = self._first_step(states_value)
         self._last_first = (states, values)
         logits = values[self._logits].numpy()[0, -1]
-        token = int(np.argmax(logits))
-        if never_empty and token == EOS_ID:
-            masked = logits.copy()
-            masked[EOS_ID] = -np.inf
-            token = int(np.argmax(masked))
+        token = first_token(logits, never_empty)
         result.record(logits, token, end_ids)
         result.first_step_ms = (time.perf_counter() - t0) * 1000.0
         eos = EOS_ID if stop_at_eos else -1

@@ -74,18 +74,15 @@ class Transcriber:
             self.encoding = WholeEncoder(encoder, SAMPLE_RATE)
         self.decoder = Decoder(files, settings)
         self._scoring: Dict[bool, Steps] = {}  # int8 -> the way of scoring chosen (Transcriber.scorer)
-        if warm:
-            self.warm()
         # base-en's 8-bit token-tree step picks the same tokens as the float step on the real clips
         # in a third of the time; v2 graphs are 8-bit already and decode on their own step.
-        self._greedy: Optional[Steps] = None
+        self._greedy: Optional[Tree] = None
         if int8_decode and files.layout == "v1":
             steps = self._steps(True)
             self._greedy = steps if isinstance(steps, Tree) else None
             log.info("greedy decoding %s", "on the 8-bit token-tree step" if self._greedy else "on the float step")
-            if warm and self._greedy is not None:  # onnxruntime plans the one-token call on first use
-                noise = (np.random.default_rng(1).standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32)
-                greedy_decode(self._greedy, self.encoding.encoder.encode(noise), 4, stop_at_eos=False)
+        if warm:
+            self.warm()
 
     def warm(self) -> None:
         """Run every session (encoder, each decoder branch) at a few lengths."""
@@ -99,6 +96,8 @@ class Transcriber:
                     f"{self.files.encoder}: {states.shape[1]} frames for {n} samples, expected "
                     f"{self.geometry.frames_for(n)}; the encoder front end is not the Moonshine streaming one")
             self.decoder.warm(states)
+            if self._greedy is not None:  # onnxruntime plans the one-token call on first use
+                greedy_decode(self._greedy, states, 4, stop_at_eos=False)
         log.info("warmed %s in %.0f ms", self.files.name, (time.perf_counter() - t0) * 1000.0)
 
     def scorer(self, int8: bool = False, prune: Optional[Pruning] = None) -> SequenceScorer:
@@ -108,7 +107,7 @@ class Transcriber:
         reuses it (base-en's 8-bit step takes about 2 s to build)."""
         return SequenceScorer(self._steps(int8), self._end_ids, prune)
 
-    def greedy_steps(self) -> Optional[Steps]:
+    def greedy_steps(self) -> Optional[Tree]:
         """The 8-bit token-tree step the decode runs on, or None when it runs on the float step."""
         return self._greedy
 

@@ -91,10 +91,10 @@ class _Steered(Chooser):
         """Slots still to say weigh most (a template must say each once), a slot the reading
         does not say rules an option out, then words heard."""
         refs, _ = references(option)
-        needed = sum(1 for r in refs if r.slot_name in self.slots and r.slot_name not in self.used)
-        repeated = sum(1 for r in refs if r.slot_name in self.used)
         if any(r.slot_name not in self.slots for r in refs):
             return -1000
+        needed = sum(1 for r in refs if r.slot_name not in self.used)
+        repeated = sum(1 for r in refs if r.slot_name in self.used)
         words = render(option, _Steered(self.grammar, {}, set()), rules=self.grammar.rules,
                        max_depth=MAX_RULE_DEPTH, depth=depth)
         return 100 * needed - 100 * repeated + len(_keys(words) & self.keys)

@@ -163,8 +163,8 @@ class SentenceIndex:
             form = next(picked)
             span = self.grammar.lists[item.list_name].range
             if span is not None:
-                number = next(heard, None)
-                if number is None or not span.contains(number):
+                number = next(heard)  # nearest() passes exactly one number per number slot
+                if not span.contains(number):
                     return None
                 form = ListValue(_digits(number), span.canonical(number))
             words.append(form.spoken)

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from voiced.asr.decoder import DecodeResult, log_sum_exp
+from voiced.asr.decoder import DecodeResult, first_token, log_sum_exp
 from voiced.asr.graphs.names import ATTENTION_BIAS, INPUT_IDS, POSITION_IDS
 from voiced.asr.graphs.tree_step import MAX_POSITIONS, attention_bias, present_names
 from voiced.asr.scoring.steps import Batched, ScoringError, Tree, Uncached, _padded
@@ -199,9 +199,7 @@ def greedy_decode(steps, states: np.ndarray, max_tokens: int, never_empty: bool 
     t0 = time.perf_counter()
     growth = growth_for(steps, states)
     row = growth.begin()
-    token = int(np.argmax(row))
-    if never_empty and token == EOS_ID:
-        token = int(np.argmax(np.where(np.arange(row.size) == EOS_ID, -np.inf, row)))
+    token = first_token(row, never_empty)
     result.record(row, token, end_ids)
     result.first_step_ms = (time.perf_counter() - t0) * 1000.0
     t1 = time.perf_counter()
