@@ -90,6 +90,24 @@ def kitchen_green(base_en_transcriber, speech_dir):
     return base_en_transcriber, base_en_transcriber.encoder_states()
 
 
+@pytest.fixture(scope="module")
+def pipeline(base_en_model):
+    """The daemon's stages as `voiced eval` runs them: default config, the shipped grammar, base-en."""
+    import dataclasses
+
+    from voiced.config import Config
+    from voiced.daemon import load_matcher
+    from voiced.evaluation.runner import EvalPipeline
+    from voiced.paths import SHIPPED_GRAMMAR
+    from voiced.runtime.threads import plan_for_config
+
+    config = Config()
+    config = dataclasses.replace(config, grammar=dataclasses.replace(config.grammar, paths=[str(SHIPPED_GRAMMAR)]))
+    _, matcher = load_matcher(config)
+    _, plan = plan_for_config(config.model)
+    return EvalPipeline(config, matcher, base_en_model, plan.asr, 1)
+
+
 @pytest.fixture(scope="session")
 def tiny_twin_model():
     """ModelFiles of the random-weight v2 twin committed under tests/fixtures/models."""

@@ -41,7 +41,7 @@ GAPS_S = [1.2, 2.0, 1.5, 3.0, 1.0, 2.5, 1.3, 1.8]
 
 @pytest.fixture(scope="module")
 def vad() -> SileroVad:
-    return SileroVad()
+    return SileroVad(phases=VadConfig().phases)  # the shipped readings
 
 
 def _noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -83,18 +83,22 @@ def _stream(speech_dir, gap_kind: str) -> Tuple[np.ndarray, List[Tuple[float, fl
 
 
 def _edge_events(segments, placed, config: VadConfig) -> list:
-    """Short utterances at the very start of a clip, before the one holding its loudest point.
+    """Short utterances at a clip's very start or end, outside the one holding its loudest point.
 
-    A clip pasted into white-noise gaps starts with a step in the noise floor (its own room tone
-    is quieter), which the VAD hears for a chunk or five: at min_speech_ms 160 that is an
-    utterance of its own. It must be short, lie before the clip's speech and leave the clip's
-    own utterance whole."""
+    A clip pasted into white-noise gaps starts and ends with a step in the noise floor (its own
+    room tone is quieter), which the VAD hears for a chunk or five: at min_speech_ms 96 that is an
+    utterance of its own. It must be short, lie before the clip's speech (or start after its
+    loudest point, at the clip's end) and leave the clip's own utterance whole."""
     edges = []
+    step_s = (config.speech_pad_ms + config.min_silence_ms + 640) / 1000.0
     for seg in segments:
         inside = [p for p in placed if p[0] - 0.1 <= seg.end_s and seg.start_s <= p[0] + 0.1]
         if inside and seg.end_s <= inside[0][2] and not any(p[0] <= seg.start_s < p[1] for p in placed):
-            step_s = (config.speech_pad_ms + config.min_silence_ms + 640) / 1000.0
             assert seg.duration_s <= step_s, (seg.start_s, seg.end_s)
+            edges.append(seg)
+            continue
+        ending = [p for p in placed if p[2] < seg.start_s <= p[1] + 0.1 <= seg.end_s + 0.2]
+        if ending and seg.duration_s <= step_s and seg.start_s >= ending[0][1] - config.speech_pad_ms / 1000.0 - 0.1:
             edges.append(seg)
     return edges
 
@@ -118,7 +122,7 @@ def test_clips_separated_by_gaps_give_one_utterance_each(speech_dir, vad, gap_ki
     audio, placed = _stream(speech_dir, gap_kind)
     config = VadConfig()
     _check_against_placement(segment_audio(audio, config, vad), placed, audio, config,
-                             edges_allowed=1 if gap_kind == "white" else 0)
+                             edges_allowed=2 if gap_kind == "white" else 0)
 
 
 def test_clips_under_continuous_noise(speech_dir, vad):
@@ -140,6 +144,27 @@ def _trim(a: np.ndarray) -> np.ndarray:
     level = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
     keep = np.nonzero(level > level.max() - 35)[0]
     return a[keep[0] * 160:(keep[-1] + 1) * 160]
+
+
+def test_a_one_word_command_is_heard_wherever_it_falls_on_the_vad_grid(speech_dir):
+    """ "pause" (about 200 ms of voicing) moved in 64-sample steps behind quiet noise: Silero's
+    reading of it peaks anywhere between 0.24 and 0.93 with the shift, so one reading per chunk
+    and 160 ms of speech to confirm found it at 5 of these 16 positions."""
+    word = load_audio(speech_dir / "commands" / "stp_pause.wav")
+
+    def found(config: VadConfig) -> int:
+        vad = SileroVad(phases=config.phases)
+        hits = 0
+        for lead_s in (0.5, 2.0):
+            for shift in range(0, CHUNK, 64):
+                n = int(lead_s * RATE) + shift
+                noise = np.random.default_rng(shift).standard_normal(n + len(word)).astype(np.float32) * 0.003
+                vad.reset()
+                hits += len(segment_audio(np.concatenate([np.zeros(n, np.float32), word]) + noise, config, vad)) == 1
+        return hits
+
+    assert found(VadConfig()) >= 12
+    assert found(VadConfig(phases=1, min_speech_ms=160)) <= 6
 
 
 def test_continuous_talker_is_split_at_max_utterance(speech_dir, vad):
@@ -198,18 +223,30 @@ def _segments_from_pcm(data: bytes, rate: int, channels: int, vad: SileroVad, co
 def test_48k_stereo_gives_the_same_segments_as_16k_mono(speech_dir, vad):
     from scipy.signal import resample_poly  # cross-check only
 
-    # Gaps of mains hum and hiss, which the resampler must carry too. In white or pink gaps some
-    # clip edges and tails hover at the thresholds (see _edge_events) and may be speech in one
-    # and not the other, which says nothing about the resampler.
-    audio, _ = _stream(speech_dir, "hum")
+    # Gaps of mains hum and hiss, which the resampler must carry too. Some clip edges hover at
+    # the thresholds (see _edge_events: "0.72 0.45 0.37" against "0.68 0.42 0.35", one chunk
+    # short) and may be speech in one and not the other, which says nothing about the resampler.
+    audio, placed = _stream(speech_dir, "hum")
     config = VadConfig()
-    mono = _segments_from_pcm(_pcm16(audio).tobytes(), 16000, 1, vad, config)
+
+    def segments(data: bytes, rate: int, channels: int) -> list:
+        found = _segments_from_pcm(data, rate, channels, vad, config)
+        edges = _edge_events(found, placed, config)
+        assert len(edges) <= 1
+        return [s for s in found if s not in edges]
+
+    mono = segments(_pcm16(audio).tobytes(), 16000, 1)
     hi = resample_poly(audio, 3, 1)
     stereo = np.stack([hi, 0.8 * hi], axis=1)  # the second channel is a quieter copy
-    wide = _segments_from_pcm(_pcm16(stereo).tobytes(), 48000, 2, vad, config)
+    wide = segments(_pcm16(stereo).tobytes(), 48000, 2)
     assert len(mono) == len(CLIPS) and len(wide) == len(mono)
-    for a, b in zip(mono, wide):  # within three 32 ms chunks
-        assert abs(a.start_s - b.start_s) <= 0.1 and abs(a.end_s - b.end_s) <= 0.1, (a.start_s, b.start_s)
+    pad = config.speech_pad_ms / 1000.0
+    for a, b, (c0, _, loud) in zip(mono, wide, placed):  # within three 32 ms chunks
+        assert abs(a.end_s - b.end_s) <= 0.1, (a.end_s, b.end_s)
+        # ... or one of them kept the clip's opening step in front of its speech
+        same_start = abs(a.start_s - b.start_s) <= 0.1
+        assert same_start or c0 - pad - TOL_S <= min(a.start_s, b.start_s) <= max(a.start_s, b.start_s) <= loud, \
+            (a.start_s, b.start_s)
 
 
 class _HeardVad:

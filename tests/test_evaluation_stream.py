@@ -100,23 +100,6 @@ def test_a_result_belongs_to_the_segment_it_overlaps_most():
 
 # --- through the daemon's path with base-en -------------------------------------------------
 
-@pytest.fixture(scope="module")
-def pipeline(base_en_model):
-    import dataclasses
-
-    from voiced.config import Config
-    from voiced.daemon import load_matcher
-    from voiced.evaluation.runner import EvalPipeline
-    from voiced.paths import SHIPPED_GRAMMAR
-    from voiced.runtime.threads import plan_for_config
-
-    config = Config()
-    config = dataclasses.replace(config, grammar=dataclasses.replace(config.grammar, paths=[str(SHIPPED_GRAMMAR)]))
-    _, matcher = load_matcher(config)
-    _, plan = plan_for_config(config.model)
-    return EvalPipeline(config, matcher, base_en_model, plan.asr, 1)
-
-
 def test_stream_of_real_commands_yields_exactly_those_commands(pipeline, speech_dir):
     from voiced.evaluation.labels import load_labels
     from voiced.evaluation.stream_eval import run_stream, summarize_stream

@@ -86,3 +86,59 @@ def test_missing_or_wrong_model_is_a_model_error(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="cannot load"):
         SileroVad(bad)
+
+
+def test_two_phases_read_the_larger_of_the_grid_and_the_half_step(vad, jfk):
+    two = SileroVad(phases=2)
+    audio = jfk[: 4 * 16000]
+    vad.reset()
+    on_grid = vad.probabilities(audio)
+    vad.reset()
+    # The half-step reading of chunk k covers the 512 samples ending half way through it.
+    half_step = vad.probabilities(np.concatenate([np.zeros(CHUNK // 2, np.float32), audio]))[:len(on_grid)]
+    combined = two.probabilities(audio)
+    # JFK speaks from the third chunk on: the half-step reading wakes there, warmed on the two
+    # chunks before, and stays awake, so it reads exactly as if it had never slept.
+    np.testing.assert_allclose(combined, np.maximum(on_grid, half_step), atol=1e-6)
+    assert (half_step > on_grid + 0.1).any()  # the second reading does add something here
+    assert two.steps == 2 * len(on_grid)
+
+
+def test_the_half_step_reading_sleeps_in_quiet_and_wakes_warm_for_speech(jfk):
+    two = SileroVad(phases=2)
+    rng = np.random.default_rng(0)
+    quiet = rng.normal(0, 0.003, 12 * 16000).astype(np.float32)
+    two.probabilities(quiet[: 2 * 16000])
+    before = two.steps
+    two.probabilities(quiet[2 * 16000:])
+    assert two.steps - before == len(quiet[2 * 16000:]) // CHUNK  # one model run per chunk in quiet
+    speech = jfk[: 4 * 16000]
+    with_quiet = two.probabilities(speech)
+    fresh = SileroVad(phases=2)
+    fresh.probabilities(quiet[-16000:])  # a reader that never slept, over the last second of quiet
+    awake = fresh.probabilities(speech)
+    assert np.abs(with_quiet[20:] - awake[20:]).mean() < 0.02  # as warm as one that never slept
+    assert with_quiet.max() > 0.9
+
+
+def test_two_phases_reset_and_forget_both_readings(jfk):
+    two = SileroVad(phases=2)
+    first = two.probabilities(jfk[: 3 * 16000])
+    two.probabilities(jfk[3 * 16000: 6 * 16000])
+    two.reset()
+    np.testing.assert_array_equal(two.probabilities(jfk[: 3 * 16000]), first)
+    two.reset()
+    two.probabilities(jfk[: 2 * 16000])
+    two.forget_state()
+    one = SileroVad()
+    one.probabilities(jfk[: 2 * 16000])
+    one.forget_state()
+    # Forgetting keeps each reading's 64-sample context: the next chunk still differs from a reset.
+    after = two.probability(jfk[2 * 16000:2 * 16000 + CHUNK])
+    two.reset()
+    assert after != two.probability(jfk[2 * 16000:2 * 16000 + CHUNK])
+
+
+def test_phases_other_than_one_or_two_are_refused():
+    with pytest.raises(ValueError, match="phases"):
+        SileroVad(phases=3)

@@ -56,11 +56,12 @@ class VadConfig:
     threshold: float = setting(0.5, "speech starts when the probability rises above this (0-1)", min=0.0, max=1.0)
     neg_threshold: float = setting(0.35, "speech continues until the probability falls below this (0-1)",
                                    min=0.0, max=1.0)
-    # 160, not Silero's 250: one-word commands ("up", "stop", "pause") often stay above
-    # neg_threshold for only 5-7 chunks (Speech Commands tuning speakers: 39 of 638 words found no
-    # utterance per clip at 250 ms, 20 at 160, 17 at 128, with more wrong readings at 128).
+    # 96, not Silero's 250: one-word commands ("up", "stop", "pause") often stay above
+    # neg_threshold for only 3-5 chunks. Speech Commands tuning speakers as one stream (638
+    # words): 21 found no utterance with one reading per chunk and 160 ms; with two readings 17
+    # at 160 ms, 12 at 128 and 9 at 96.
     min_speech_ms: int = setting(
-        160, "speech must last this long to start an utterance; shorter bursts are ignored (Rhasspy: speech_sec)",
+        96, "speech must last this long to start an utterance; shorter bursts are ignored (Rhasspy: speech_sec)",
         min=0, max=10000)
     min_silence_ms: int = setting(500, "silence that ends an utterance, the hangover (Rhasspy: silence_sec)",
                                   min=32, max=10000)
@@ -77,6 +78,12 @@ class VadConfig:
     post_pad_ms: int = setting(300, "audio kept after speech ends, part of the hangover (ms)", min=0, max=2000)
     max_utterance_s: float = setting(15.0, "an utterance longer than this is split (seconds; Rhasspy: timeout_sec)",
                                      min=1, max=120)
+    # Silero's reading of a short word swings with its alignment to the 32 ms grid: "pause"
+    # peaks anywhere from 0.24 to 0.93 as it moves by 64 samples. A second reading half a chunk
+    # later, the larger one counting, keeps one-word commands from being dropped as blips
+    # (with min_speech_ms 96, the real-command stream lost 1 of 340 commands instead of 4).
+    phases: int = setting(2, "speech probability readings per 32 ms chunk: 1, or 2 (a second one half a chunk "
+                          "later; the larger counts, so short words are not dropped)", min=1, max=2)
     idle_reset_s: float = setting(
         1.0, "restart the VAD's recurrent state after every this long of quiet between utterances (seconds; "
         "0: never); Silero drifts over long quiet and then misses the start of short words", min=0.0, max=60.0)

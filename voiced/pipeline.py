@@ -226,7 +226,8 @@ def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSetting
 
     transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second,
                               int8_decode=config.model.int8_decode)
-    endpointer = Endpointer(config.vad, SileroVad(config.resolve(config.vad.model), threads=vad_threads))
+    vad = SileroVad(config.resolve(config.vad.model), threads=vad_threads, phases=config.vad.phases)
+    endpointer = Endpointer(config.vad, vad)
     interpreter = build_interpreter(config, transcriber, matcher, recorder)
     processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, speculative=config.speculative,
                                    observer=observer)

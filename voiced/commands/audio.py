@@ -34,7 +34,7 @@ def _vad(config):
     from voiced.vad.silero import SileroVad
 
     model = config.resolve(config.vad.model)
-    return SileroVad(str(model) if model else None)
+    return SileroVad(str(model) if model else None, phases=config.vad.phases)
 
 
 # --- voiced segments ----------------------------------------------------------------------

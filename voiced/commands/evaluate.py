@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--csv", type=Path, metavar="OUT", help="write one row per file to this CSV")
     p.add_argument("--json", action="store_true", help="print the summary and every file as JSON")
     p.add_argument("--failures", type=int, default=20, metavar="N", help="list up to N failed files (default 20)")
+    p.add_argument("--offsets", type=int, default=1, metavar="N",
+                   help="per clip: play every clip N times, at N places on the VAD's 32 ms grid (delayed by "
+                        "k*512/N samples of silence; default 1, the files as they are)")
     _add_stream_arguments(p)
     p.set_defaults(func=eval_command)
 
@@ -197,6 +200,9 @@ def eval_command(args: argparse.Namespace) -> int:
     from voiced.evaluation.runner import collect_items, run_items
     from voiced.evaluation.scoring import summarize
 
+    if not 1 <= args.offsets <= 512 or (args.stream and args.offsets > 1):
+        raise ConfigError([Problem("--offsets must be 1 to 512, and 1 with --stream", key="--offsets",
+                                   hint="a stream already places every clip at its own offset")])
     labels = load_labels(args.labels)
     found: Dict[str, Any] = {}
 
@@ -216,12 +222,14 @@ def eval_command(args: argparse.Namespace) -> int:
         summary, results = summarize_stream(run), clip_results(run)
         stream_text = format_stream(summary)
     else:
-        results = run_items(pipeline, items, report.Progress(sys.stderr))
+        results = run_items(pipeline, items, report.Progress(sys.stderr), offsets=args.offsets)
         summary = summarize(results)
+        if args.offsets > 1:
+            summary["acceptance_by_offset"] = _by_offset(results, args.offsets, summarize)
     if args.csv is not None:
         report.write_csv(results, args.csv)
     meta = {"dir": str(args.dir), "labels": str(args.labels), **setup.meta(),
-            "mode": "stream" if args.stream else "per clip"}
+            "mode": "stream" if args.stream else "per clip", **({"offsets": args.offsets} if args.offsets > 1 else {})}
     if args.json:
         print(report.to_json(summary, results, meta))
     else:
@@ -236,6 +244,14 @@ def eval_command(args: argparse.Namespace) -> int:
         if args.csv is not None:
             print(f"\nper-file results: {args.csv}")
     return 0
+
+
+def _by_offset(results: list, offsets: int, summarize: Callable[[list], Dict[str, Any]]) -> Dict[str, Any]:
+    """Acceptance at each place on the grid (samples of lead -> rate): the spread of a per-clip figure."""
+    from voiced.evaluation.runner import leads
+
+    places = leads(offsets)
+    return {str(lead): summarize(results[k::offsets]).get("acceptance") for k, lead in enumerate(places)}
 
 
 def _build_stream(args: argparse.Namespace, items: list):

@@ -89,6 +89,9 @@ def format_summary(s: Dict[str, Any], title: str = "") -> str:
         f"latency p50 / p95     {_ms(s['latency_p50_ms'])} / {_ms(s['latency_p95_ms'])}  "
         f"(endpoint -> result, {s['utterances']} utterances)",
     ]
+    by_offset = s.get("acceptance_by_offset")
+    if by_offset:
+        lines.append("  at each offset      " + ", ".join(f"+{lead}: {_pct(rate)}" for lead, rate in by_offset.items()))
     parts = s.get("latency_parts_ms") or {}
     if parts:
         lines.append("  of which p50 / p95  " + ", ".join(

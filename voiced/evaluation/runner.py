@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from voiced.config import Config
 from voiced.errors import ConfigError, Problem
 from voiced.evaluation.labels import Label
 from voiced.evaluation.scoring import FileResult, UtteranceResult
+from voiced.vad.silero import CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +77,14 @@ class EvalPipeline:
             latency_ms=_compute_ms(utterance.latency_ms), latency_parts=dict(utterance.latency_ms),
             reason=extra.pop("reason"), extra={k: v for k, v in extra.items() if v is not None}))
 
-    def run_file(self, item: Item) -> FileResult:
-        results, audio_s = self.run_path(item.path)
-        return FileResult(item.name, item.label, results, audio_s=audio_s)
+    def run_file(self, item: Item, lead: int = 0) -> FileResult:
+        results, audio_s = self.run_path(item.path, lead)
+        return FileResult(item.name + (f"@+{lead}" if lead else ""), item.label, results, audio_s=audio_s)
 
-    def run_path(self, path: Path) -> Tuple[List[UtteranceResult], float]:
+    def run_path(self, path: Path, lead: int = 0) -> Tuple[List[UtteranceResult], float]:
         """Play one WAV as one stream (VAD and endpointer start fresh, as at daemon start) and
-        return every result with stream times, and the file's length in seconds."""
+        return every result with stream times, and the file's length in seconds. `lead` samples
+        of digital silence go first: the same clip at another place on the 32 ms grid."""
         from voiced.audio.sources import FileSource
 
         source = FileSource(path, realtime=False, chunk_ms=self.config.audio.chunk_ms,
@@ -88,6 +92,9 @@ class EvalPipeline:
         self._results = []
         self.endpointer.reset()
         self.processor.abandon()
+        if lead:
+            for event in self.endpointer.feed(np.zeros(lead, dtype=np.float32)):
+                self._handle(event)
         with source:
             for block in source.chunks():
                 for event in self.endpointer.feed(block):
@@ -129,14 +136,23 @@ def _compute_ms(parts: Dict[str, float]) -> float:
     return float(sum(compute)) if compute else float(parts.get("total", 0.0))
 
 
+def leads(offsets: int) -> List[int]:
+    """Samples of silence in front of a clip for each of `offsets` places on the VAD's 512-sample grid."""
+    n = max(1, offsets)
+    return [k * CHUNK // n for k in range(n)]
+
+
 def run_items(pipeline: EvalPipeline, items: Sequence[Item],
-              progress: Optional[Callable[[int, int, str], None]] = None) -> List[FileResult]:
+              progress: Optional[Callable[[int, int, str], None]] = None, offsets: int = 1) -> List[FileResult]:
+    """Every item once, or at `offsets` places on the grid (each a result of its own): a figure
+    from the files' own alignment alone can be a lucky or an unlucky draw."""
     results: List[FileResult] = []
-    for k, item in enumerate(items):
+    runs = [(item, lead) for item in items for lead in leads(offsets)]
+    for k, (item, lead) in enumerate(runs):
         if progress is not None:
-            progress(k, len(items), item.name)
-        results.append(pipeline.run_file(item))
-        log.debug("%s: %s", item.name, [(u.text, u.intent) for u in results[-1].utterances])
+            progress(k, len(runs), item.name)
+        results.append(pipeline.run_file(item, lead))
+        log.debug("%s: %s", results[-1].name, [(u.text, u.intent) for u in results[-1].utterances])
     if progress is not None:
-        progress(len(items), len(items), "")
+        progress(len(runs), len(runs), "")
     return results

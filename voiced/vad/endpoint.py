@@ -338,7 +338,7 @@ def collect_segments(events: List[Event]) -> List[Segment]:
 
 def segment_audio(audio: np.ndarray, config: VadConfig, vad: Optional[SileroVad] = None) -> List[Segment]:
     """Utterances in a whole 16 kHz mono signal, found exactly as the daemon finds them live."""
-    vad = vad or SileroVad(config.model)
+    vad = vad or SileroVad(config.model, phases=config.phases)
     endpointer = Endpointer(config, vad)
     endpointer.reset()
     events = endpointer.feed(audio)

@@ -2,8 +2,7 @@
 
 The model takes 512 new samples preceded by the last 64 samples of the previous chunk, plus
 a recurrent state [2, 1, 128] that it returns updated. Both must be carried between chunks:
-without the 64-sample context the model silently returns near-zero probabilities. This runs
-about 31 times a second all day, so every buffer is allocated and bound once.
+without the 64-sample context the model silently returns near-zero probabilities.
 
 The bundled model is upstream's silero_vad_16k_op15.onnx (silero-vad 6.2.3 on PyPI, MIT): on
 our speech corpus it gives bit-identical probabilities to silero_vad.onnx at the same speed,
@@ -13,7 +12,8 @@ ONNX opset 15, which older onnxruntime builds on Pi distributions accept.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from collections import deque
+from typing import Deque, Optional, Union
 
 import numpy as np
 
@@ -23,40 +23,141 @@ from voiced.errors import ModelError
 CHUNK = 512  # samples per VAD step at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk the model sees in front of each chunk
 STATE_SHAPE = (2, 1, 128)
+HALF = CHUNK // 2
+WAKE = 0.1  # the half-step reading runs while the grid reading is at least this ...
+SLEEP_CHUNKS = 32  # ... or was within this many chunks (1 s)
+WARM_CHUNKS = 16  # a waking half-step reading first hears the last 0.5 s
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "data" / "silero_vad_16k_op15.onnx"
 
 
 class SileroVad:
     """Streaming speech probability for one audio stream; call `reset()` between streams."""
 
-    def __init__(self, model_path: Optional[Union[str, Path]] = None, threads: int = 1):
+    def __init__(self, model_path: Optional[Union[str, Path]] = None, threads: int = 1, phases: int = 1):
         from voiced.asr.sessions import SessionSettings, make_session_options
 
         path = Path(model_path) if model_path else BUNDLED_MODEL
         if not path.is_file():
             raise ModelError(f"{path}: Silero VAD model not found (leave vad.model empty for the bundled one)")
+        if phases not in (1, 2):
+            raise ValueError(f"VAD phases must be 1 or 2, got {phases}")
         import onnxruntime as ort
 
         opts = make_session_options(SessionSettings(intra_op_threads=threads, inter_op_threads=1))
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=opts,
-                                                 providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelError(f"{path}: cannot load Silero VAD model: {exc}") from None
-        names = {i.name for i in self._session.get_inputs()}
+        names = {i.name for i in session.get_inputs()}
         if names != {"input", "state", "sr"}:
             raise ModelError(f"{path}: not a Silero VAD v5/v6 model (inputs {sorted(names)}, "
                              "expected input, state, sr)")
         self.model_path = path
-        # Fixed buffers bound once: [context | chunk] in, probability out, and two state
-        # buffers used in turn (each run reads one and writes the other). IO binding skips
-        # the per-call conversion and allocation of session.run: ~20 % less time per chunk.
-        self._input = np.zeros((1, CONTEXT + CHUNK), dtype=np.float32)
+        self.phases = phases
+        self._grid = _Reader(session)
+        self._half = _HalfStep(_Reader(session)) if phases == 2 else None  # same session, own state
+
+    @property
+    def steps(self) -> int:
+        """Model runs so far, both readings: what listening costs."""
+        return self._grid.steps + (self._half.reader.steps if self._half else 0)
+
+    def reset(self) -> None:
+        """Forget context and recurrent state (start of a new stream)."""
+        self._grid.reset()
+        if self._half:
+            self._half.reset()
+
+    def forget_state(self) -> None:
+        """Zero the recurrent state but keep the 64-sample context: the model's drift over long
+        quiet is undone and the next chunk still sees the audio just before it."""
+        self._grid.forget_state()
+        if self._half:
+            self._half.reader.forget_state()
+
+    def probability(self, chunk: np.ndarray) -> float:
+        """Speech probability (0-1) of the next 512 samples of 16 kHz float audio.
+
+        With two phases it is the larger of the chunk's reading and the reading of the 512
+        samples ending half way through it. Silero's reading of a short word swings with where
+        the word falls on the 32 ms grid ("pause" peaks anywhere from 0.24 to 0.93 as it moves
+        by 64 samples), so one grid alone drops short commands as blips."""
+        if chunk.shape != (CHUNK,):
+            raise ValueError(f"VAD chunk must be {CHUNK} samples at 16 kHz, got shape {chunk.shape}")
+        p = self._grid.read(chunk)
+        return max(p, self._half.read(chunk, p)) if self._half else p
+
+    def probabilities(self, audio: np.ndarray) -> np.ndarray:
+        """Probabilities of consecutive whole chunks of `audio` (a trailing partial chunk is dropped)."""
+        n = len(audio) // CHUNK
+        out = np.empty(n, dtype=np.float32)
+        for i in range(n):
+            out[i] = self.probability(audio[i * CHUNK:(i + 1) * CHUNK])
+        return out
+
+
+class _HalfStep:
+    """The reading half a chunk after the grid, run only around sound.
+
+    In quiet (the grid reading below WAKE for SLEEP_CHUNKS) it sleeps, which keeps listening at
+    one model run per chunk for most of the day. It wakes on the first chunk the grid reading
+    reaches WAKE, from a zeroed state fed the last half second, as the endpointer's idle reset
+    leaves the grid reading, so it is warm for the onset it woke for."""
+
+    def __init__(self, reader: "_Reader") -> None:
+        self.reader = reader
+        self._recent: Deque[np.ndarray] = deque(maxlen=WARM_CHUNKS)  # while asleep: what to warm up on
+        self._last = np.zeros(CHUNK, dtype=np.float32)
+        self._awake = 0  # chunks left before sleeping
+
+    def reset(self) -> None:
+        self.reader.reset()
+        self._recent.clear()
+        self._last = np.zeros(CHUNK, dtype=np.float32)
+        self._awake = 0
+
+    def read(self, chunk: np.ndarray, grid: float) -> float:
+        """This chunk's half-step reading (0 while asleep), given the grid's reading of it."""
+        if not self._awake:
+            if grid < WAKE:
+                self._remember(chunk)
+                return 0.0
+            self._wake()
+        q = self.reader.read(self._last[HALF:], chunk[:HALF])
+        self._last = chunk.copy()
+        self._awake = SLEEP_CHUNKS if max(grid, q) >= WAKE else self._awake - 1
+        if not self._awake:
+            self._recent.clear()
+        return q
+
+    def _remember(self, chunk: np.ndarray) -> None:
+        self._last = chunk.copy()
+        self._recent.append(self._last)
+
+    def _wake(self) -> None:
+        self.reader.reset()
+        previous = np.zeros(CHUNK, dtype=np.float32)
+        for chunk in self._recent:
+            self.reader.read(previous[HALF:], chunk[:HALF])
+            previous = chunk
+        self._recent.clear()
+
+
+class _Reader:
+    """One stream of readings on a shared session: the 64-sample context and the recurrent state.
+
+    This runs about 31 times a second all day, so every buffer is allocated and bound once: IO
+    binding skips the per-call conversion and allocation of session.run (~20 % less time)."""
+
+    def __init__(self, session) -> None:
+        self._session = session
+        self._input = np.zeros((1, CONTEXT + CHUNK), dtype=np.float32)  # [context | chunk]
         self._prob = np.zeros((1, 1), dtype=np.float32)
-        self._states = [np.zeros(STATE_SHAPE, dtype=np.float32) for _ in range(2)]
+        self._states = [np.zeros(STATE_SHAPE, dtype=np.float32) for _ in range(2)]  # read one, write the other
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self._bindings = [self._bind(k) for k in range(2)]
         self._turn = 0
+        self.steps = 0
 
     def _bind(self, k: int):
         b = self._session.io_binding()
@@ -68,34 +169,24 @@ class SileroVad:
         return b
 
     def reset(self) -> None:
-        """Forget context and recurrent state (start of a new stream)."""
         self._input[:] = 0.0
-        for state in self._states:
-            state[:] = 0.0
+        self.forget_state()
         self._turn = 0
 
     def forget_state(self) -> None:
-        """Zero the recurrent state but keep the 64-sample context: the model's drift over long
-        quiet is undone and the next chunk still sees the audio just before it."""
         for state in self._states:
             state[:] = 0.0
 
-    def probability(self, chunk: np.ndarray) -> float:
-        """Speech probability (0-1) of the next 512 samples of 16 kHz float audio."""
-        if chunk.shape != (CHUNK,):
-            raise ValueError(f"VAD chunk must be {CHUNK} samples at 16 kHz, got shape {chunk.shape}")
+    def read(self, head: np.ndarray, tail: Optional[np.ndarray] = None) -> float:
+        """The probability of the next 512 samples, given as one array or as two halves."""
         buf = self._input
-        buf[0, CONTEXT:] = chunk
+        if tail is None:
+            buf[0, CONTEXT:] = head
+        else:
+            buf[0, CONTEXT:CONTEXT + len(head)] = head
+            buf[0, CONTEXT + len(head):] = tail
         self._session.run_with_iobinding(self._bindings[self._turn])
         self._turn ^= 1
-        # The last 64 samples of this chunk are the next chunk's context.
-        buf[0, :CONTEXT] = buf[0, CHUNK:]
+        self.steps += 1
+        buf[0, :CONTEXT] = buf[0, CHUNK:]  # the last 64 samples are the next reading's context
         return float(self._prob[0, 0])
-
-    def probabilities(self, audio: np.ndarray) -> np.ndarray:
-        """Probabilities of consecutive whole chunks of `audio` (a trailing partial chunk is dropped)."""
-        n = len(audio) // CHUNK
-        out = np.empty(n, dtype=np.float32)
-        for i in range(n):
-            out[i] = self.probability(audio[i * CHUNK:(i + 1) * CHUNK])
-        return out
