@@ -11,8 +11,8 @@ ONNX opset 15, which older onnxruntime builds on Pi distributions accept.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from collections import deque
+from pathlib import Path
 from typing import Deque, Optional, Union
 
 import numpy as np
