@@ -142,3 +142,14 @@ def test_two_phases_reset_and_forget_both_readings(jfk):
 def test_phases_other_than_one_or_two_are_refused():
     with pytest.raises(ValueError, match="phases"):
         SileroVad(phases=3)
+
+
+def test_for_config_resolves_the_model_beside_the_config_file(tmp_path):
+    import shutil
+
+    from voiced.config import load_config
+
+    shutil.copy(BUNDLED_MODEL, tmp_path / "my_vad.onnx")
+    (tmp_path / "voiced.yaml").write_text("vad:\n  model: my_vad.onnx\n  phases: 1\n")
+    vad = SileroVad.for_config(load_config(tmp_path / "voiced.yaml"))
+    assert vad.model_path == tmp_path / "my_vad.onnx" and vad.phases == 1

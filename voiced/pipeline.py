@@ -226,8 +226,7 @@ def build_stages(config: Config, files: ModelFiles, asr_settings: SessionSetting
 
     transcriber = Transcriber(files, asr_settings, config.model.max_tokens_per_second,
                               int8_decode=config.model.int8_decode)
-    vad = SileroVad(config.resolve(config.vad.model), threads=vad_threads, phases=config.vad.phases)
-    endpointer = Endpointer(config.vad, vad)
+    endpointer = Endpointer(config.vad, SileroVad.for_config(config, threads=vad_threads))
     interpreter = build_interpreter(config, transcriber, matcher, recorder)
     processor = UtteranceProcessor(transcriber, interpreter.matcher, publish, speculative=config.speculative,
                                    observer=observer)

@@ -89,8 +89,9 @@ def _utterances(transcriber, audio, config, whole: bool) -> List[tuple]:
         pieces = [(0.0, audio)]
     else:
         from voiced.vad.endpoint import segment_audio
+        from voiced.vad.silero import SileroVad
 
-        pieces = [(seg.start_s, seg.audio) for seg in segment_audio(audio, config.vad)]
+        pieces = [(seg.start_s, seg.audio) for seg in segment_audio(audio, config.vad, SileroVad.for_config(config))]
         if not pieces:
             log.warning("no speech found (VAD threshold %.2f); try --no-vad", config.vad.threshold)
     out = []

@@ -33,8 +33,7 @@ def _config(path):
 def _vad(config):
     from voiced.vad.silero import SileroVad
 
-    model = config.resolve(config.vad.model)
-    return SileroVad(str(model) if model else None, phases=config.vad.phases)
+    return SileroVad.for_config(config)
 
 
 # --- voiced segments ----------------------------------------------------------------------

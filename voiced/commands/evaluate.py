@@ -197,7 +197,7 @@ def prepare(args: argparse.Namespace, check: Optional[Callable[[Any], None]] = N
 def eval_command(args: argparse.Namespace) -> int:
     from voiced.evaluation import report
     from voiced.evaluation.labels import load_labels, validate_labels
-    from voiced.evaluation.runner import collect_items, run_items
+    from voiced.evaluation.runner import acceptance_by_offset, collect_items, run_items
     from voiced.evaluation.scoring import summarize
 
     if not 1 <= args.offsets <= 512 or (args.stream and args.offsets > 1):
@@ -225,7 +225,7 @@ def eval_command(args: argparse.Namespace) -> int:
         results = run_items(pipeline, items, report.Progress(sys.stderr), offsets=args.offsets)
         summary = summarize(results)
         if args.offsets > 1:
-            summary["acceptance_by_offset"] = _by_offset(results, args.offsets, summarize)
+            summary["acceptance_by_offset"] = acceptance_by_offset(results, args.offsets)
     if args.csv is not None:
         report.write_csv(results, args.csv)
     meta = {"dir": str(args.dir), "labels": str(args.labels), **setup.meta(),
@@ -244,14 +244,6 @@ def eval_command(args: argparse.Namespace) -> int:
         if args.csv is not None:
             print(f"\nper-file results: {args.csv}")
     return 0
-
-
-def _by_offset(results: list, offsets: int, summarize: Callable[[list], Dict[str, Any]]) -> Dict[str, Any]:
-    """Acceptance at each place on the grid (samples of lead -> rate): the spread of a per-clip figure."""
-    from voiced.evaluation.runner import leads
-
-    places = leads(offsets)
-    return {str(lead): summarize(results[k::offsets]).get("acceptance") for k, lead in enumerate(places)}
 
 
 def _build_stream(args: argparse.Namespace, items: list):

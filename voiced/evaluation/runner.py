@@ -18,7 +18,7 @@ import numpy as np
 from voiced.config import Config
 from voiced.errors import ConfigError, Problem
 from voiced.evaluation.labels import Label
-from voiced.evaluation.scoring import FileResult, UtteranceResult
+from voiced.evaluation.scoring import FileResult, UtteranceResult, summarize
 from voiced.vad.silero import CHUNK
 
 log = logging.getLogger(__name__)
@@ -156,3 +156,10 @@ def run_items(pipeline: EvalPipeline, items: Sequence[Item],
     if progress is not None:
         progress(len(runs), len(runs), "")
     return results
+
+
+def acceptance_by_offset(results: Sequence[FileResult], offsets: int) -> Dict[str, Optional[float]]:
+    """Acceptance at each place on the grid (samples of lead -> rate) of a `run_items(...,
+    offsets)` run, whose results go item by item, offset by offset: the spread of a per-clip figure."""
+    n = max(1, offsets)
+    return {str(lead): summarize(results[k::n]).get("acceptance") for k, lead in enumerate(leads(n))}

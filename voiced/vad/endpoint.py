@@ -32,7 +32,7 @@ import numpy as np
 
 from voiced.audio import SAMPLE_RATE
 from voiced.config import VadConfig
-from voiced.vad.silero import CHUNK, SileroVad
+from voiced.vad.silero import CHUNK, WARM_CHUNKS, SileroVad
 
 SPEECH_START = "speech_start"
 AUDIO = "audio"
@@ -44,7 +44,6 @@ AUDIO_COMPLETE = "audio_complete"
 _IDLE, _CANDIDATE, _SPEECH = 0, 1, 2
 IDLE_QUIET = 0.1  # speech probability below which an idle chunk counts as quiet for the VAD reset
 SHORT_SPEECH_CHUNKS = 10  # 320 ms: less speech than this, and an utterance may be a command's first word
-WARM_CHUNKS = 16  # after a reset the VAD hears the last 0.5 s again, so an onset never meets a cold state
 
 
 @dataclass(eq=False)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from collections import deque
 from pathlib import Path
-from typing import Deque, Optional, Union
+from typing import TYPE_CHECKING, Deque, Optional, Union
 
 import numpy as np
 
 from voiced.audio import SAMPLE_RATE
 from voiced.errors import ModelError
+
+if TYPE_CHECKING:
+    from voiced.config import Config
 
 CHUNK = 512  # samples per VAD step at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk the model sees in front of each chunk
@@ -26,7 +29,7 @@ STATE_SHAPE = (2, 1, 128)
 HALF = CHUNK // 2
 WAKE = 0.1  # the half-step reading runs while the grid reading is at least this ...
 SLEEP_CHUNKS = 32  # ... or was within this many chunks (1 s)
-WARM_CHUNKS = 16  # a waking half-step reading first hears the last 0.5 s
+WARM_CHUNKS = 16  # a restarted reading first hears the last 0.5 s, so an onset never meets a cold state
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "data" / "silero_vad_16k_op15.onnx"
 
 
@@ -56,6 +59,12 @@ class SileroVad:
         self.phases = phases
         self._grid = _Reader(session)
         self._half = _HalfStep(_Reader(session)) if phases == 2 else None  # same session, own state
+
+    @classmethod
+    def for_config(cls, config: "Config", threads: int = 1) -> "SileroVad":
+        """The VAD the `vad` section asks for, its model path resolved against the config file."""
+        model = config.resolve(config.vad.model)
+        return cls(model, threads=threads, phases=config.vad.phases)
 
     @property
     def steps(self) -> int:
@@ -126,8 +135,6 @@ class _HalfStep:
         q = self.reader.read(self._last[HALF:], chunk[:HALF])
         self._last = chunk.copy()
         self._awake = SLEEP_CHUNKS if max(grid, q) >= WAKE else self._awake - 1
-        if not self._awake:
-            self._recent.clear()
         return q
 
     def _remember(self, chunk: np.ndarray) -> None:
