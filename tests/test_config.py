@@ -220,6 +220,11 @@ def test_inf_is_accepted_only_where_the_setting_allows_it():
     assert cfg.rescoring.neighbours_gap == math.inf
     field = {f.name: f for f in dataclasses.fields(RescoringConfig)}["neighbours_gap"]
     assert field.metadata["allow_inf"] and ".inf" in field.metadata["doc"]
+    # also where the setting has a largest finite value: .inf means "no limit", not out of range
+    cfg = load_config(text="rescoring:\n  constrained_words_ratio: .inf\n")
+    assert cfg.rescoring.constrained_words_ratio == math.inf
+    with pytest.raises(ConfigError, match="out of range"):
+        load_config(text="rescoring:\n  constrained_words_ratio: 101\n")
 
 
 def test_topic_parts_that_are_fine():

@@ -186,7 +186,7 @@ class RescoringConfig:
     constrained_words_ratio: float = setting(
         1.5, "when the grammar-constrained search ran, not recognized when the free transcription says more "
         "than this many words per word of the best sentence, plus one: scores are length-normalised, so "
-        "long stray speech otherwise fits a short command", min=0.0, max=100.0, allow_inf=True)
+        "long stray speech otherwise fits a short command (.inf: no limit)", min=0.0, max=100.0, allow_inf=True)
     constrained_beam: int = setting(
         6, "grammar-constrained decoding: prefixes kept per decoder call (each call adds decoder work)", min=1,
         max=64)

@@ -48,7 +48,9 @@ def _check_number(value: Union[int, float], meta: Dict[str, Any]) -> Optional[Tu
     span = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}" if lo is not None else "that is finite"
     if isinstance(value, float) and math.isnan(value):
         return "nan is not a number", f"use a value {span}"
-    if isinstance(value, float) and math.isinf(value) and not (meta.get("allow_inf") and value > 0):
+    if isinstance(value, float) and math.isinf(value):
+        if meta.get("allow_inf") and value > 0:
+            return None  # "no limit": above any max
         return f"{value} is not allowed here", f"use a value {span}"
     too_big = isinstance(value, int) and abs(value) > 10 ** 300  # float() of it would overflow
     if too_big or (lo is not None and value < lo) or (hi is not None and value > hi):
