@@ -3,8 +3,9 @@
 Every setting, its default, unit and range lives here and nowhere else. Sections are frozen
 dataclasses; a field's `metadata` holds its documentation and what a value must be (see
 voiced.settings); rules between settings live in voiced.config_rules. `load_config` reports
-every problem at once, each with file, line and key path. `reference()` renders the README's
-configuration reference from the same schema.
+every problem at once, each with file, line and key path. The README's configuration reference
+is rendered from the same schema (voiced.config_reference); what a reload applies, the schema
+says too (voiced.config_reload).
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
 from voiced import yamlfile
-from voiced.config_rules import RULES, check_rules
+from voiced.config_rules import check_rules
 from voiced.errors import ConfigError, Problem
 from voiced.settings import check_value, coerce, setting
 
@@ -408,97 +409,7 @@ def _closest(word: str, options: List[str]) -> Optional[str]:
     return found[0] if found else None
 
 
-# --- reloading ----------------------------------------------------------------------------
-
-def restart_needed(old: Config, new: Config) -> List[str]:
-    """The key paths whose value differs between `old` and `new` and that a reload cannot apply."""
-    return [path for path, live, a, b in _leaves(old, new, "", True) if not live and a != b]
-
-
-def reloaded(old: Config, new: Config) -> Config:
-    """What a reload runs with: `new`, except that every setting it cannot apply keeps `old`'s value."""
-    return _merge(old, new, True)
-
-
-def _live(f: dataclasses.Field, section_live: bool) -> bool:
-    """A setting is live unless it, or the section it is in, says live=False."""
+def is_live(f: dataclasses.Field, section_live: bool) -> bool:
+    """Whether a reload (SIGHUP) applies setting `f`: yes unless it, or the section it is in
+    (`section_live`), says live=False."""
     return bool(f.metadata.get("live", section_live))
-
-
-def _leaves(old: Any, new: Any, prefix: str, live: bool) -> Iterator[Tuple[str, bool, Any, Any]]:
-    for f in dataclasses.fields(old):
-        if f.metadata.get("internal"):
-            continue
-        a, b, f_live = getattr(old, f.name), getattr(new, f.name), _live(f, live)
-        if dataclasses.is_dataclass(a):
-            yield from _leaves(a, b, f"{prefix}{f.name}.", f_live)
-        else:
-            yield prefix + f.name, f_live, a, b
-
-
-def _merge(old: Any, new: Any, live: bool) -> Any:
-    kept: Dict[str, Any] = {}
-    for f in dataclasses.fields(new):
-        if f.metadata.get("internal"):
-            continue
-        a, f_live = getattr(old, f.name), _live(f, live)
-        if dataclasses.is_dataclass(a):
-            kept[f.name] = _merge(a, getattr(new, f.name), f_live)
-        elif not f_live:
-            kept[f.name] = a
-    return dataclasses.replace(new, **kept)
-
-
-# --- documentation ----------------------------------------------------------------------
-
-def reference() -> str:
-    """The configuration reference as a Markdown table, generated from the schema."""
-    rows = ["| key | default | reload | meaning |", "| --- | --- | --- | --- |"]
-    _reference_rows(Config, "", rows, True)
-    rows += ["", ("Settings that must agree, checked at load: an error fails the load like a bad value; a "
-                  "warning is logged and the file loads."), "",
-             "| settings | rule | if broken |", "| --- | --- | --- |"]
-    rows += [f"| {', '.join(f'`{k}`' for k in rule.keys)} | {rule.doc} | {'warning' if rule.warning else 'error'} |"
-             for rule in RULES]
-    return "\n".join(rows)
-
-
-_RULES = {"level": " (one MQTT topic level: no '/', '+', '#' or control characters)",
-          "prefix": " (MQTT topic levels joined by '/': no '+', '#', control characters or empty levels)"}
-
-
-def _reference_rows(cls: type, prefix: str, rows: List[str], live: bool) -> None:
-    instance = cls()
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("internal"):
-            continue
-        path = f"{prefix}{f.name}"
-        value = getattr(instance, f.name)
-        if dataclasses.is_dataclass(value):
-            _reference_rows(type(value), path + ".", rows, _live(f, live))
-            continue
-        doc = f.metadata.get("doc", "")
-        if "choices" in f.metadata:
-            doc += f" ({' / '.join(map(str, f.metadata['choices']))})"
-        elif "min" in f.metadata:
-            hi = f.metadata.get("max")
-            doc += f" ({f.metadata['min']} to {hi})" if hi is not None else f" (at least {f.metadata['min']})"
-        doc += _RULES.get(f.metadata.get("topic"), "")
-        if f.metadata.get("nonempty"):
-            doc += " (if given, not blank)"
-        default = "" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
-        rows.append(f"| `{path}` | `{default}` | {'live' if _live(f, live) else 'restart'} | {doc} |")
-
-
-def _write_reference(readme: Path) -> None:
-    """Replace the configuration reference section of the README with `reference()`."""
-    text = readme.read_text(encoding="utf-8")
-    start_tag, end_tag = "<!-- section:config-reference -->", "<!-- /section:config-reference -->"
-    start, end = text.index(start_tag) + len(start_tag), text.index(end_tag)
-    readme.write_text(text[:start] + "\n" + reference() + "\n" + text[end:], encoding="utf-8")
-
-
-if __name__ == "__main__":
-    import sys
-
-    _write_reference(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))

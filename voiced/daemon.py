@@ -23,7 +23,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Tuple
 
 from voiced.audio import SAMPLE_RATE
-from voiced.config import Config, load_config, reloaded, restart_needed
+from voiced.config import Config, load_config
+from voiced.config_reload import reloaded, restart_needed
 from voiced.vad.endpoint import SPEECH_END, SPEECH_START, Event
 from voiced.errors import BrokerError, ConfigError, Problem, ProblemsError, VoicedError
 from voiced.interpreter import load_matcher, make_recorder
