@@ -90,22 +90,32 @@ def kitchen_green(base_en_transcriber, speech_dir):
     return base_en_transcriber, base_en_transcriber.encoder_states()
 
 
+@pytest.fixture(scope="session")
+def eval_pipeline_for(base_en_model):
+    """Builds the daemon's stages as `voiced eval` runs them, for a given config, on base-en."""
+    from voiced.daemon import load_matcher
+    from voiced.evaluation.runner import EvalPipeline
+    from voiced.runtime.threads import plan_for_config
+
+    def build(config):
+        _, matcher = load_matcher(config)
+        _, plan = plan_for_config(config.model)
+        return EvalPipeline(config, matcher, base_en_model, plan.asr, 1)
+
+    return build
+
+
 @pytest.fixture(scope="module")
-def pipeline(base_en_model):
+def pipeline(eval_pipeline_for):
     """The daemon's stages as `voiced eval` runs them: default config, the shipped grammar, base-en."""
     import dataclasses
 
     from voiced.config import Config
-    from voiced.daemon import load_matcher
-    from voiced.evaluation.runner import EvalPipeline
     from voiced.paths import SHIPPED_GRAMMAR
-    from voiced.runtime.threads import plan_for_config
 
     config = Config()
-    config = dataclasses.replace(config, grammar=dataclasses.replace(config.grammar, paths=[str(SHIPPED_GRAMMAR)]))
-    _, matcher = load_matcher(config)
-    _, plan = plan_for_config(config.model)
-    return EvalPipeline(config, matcher, base_en_model, plan.asr, 1)
+    return eval_pipeline_for(dataclasses.replace(config, grammar=dataclasses.replace(
+        config.grammar, paths=[str(SHIPPED_GRAMMAR)])))
 
 
 @pytest.fixture(scope="session")

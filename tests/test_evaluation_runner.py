@@ -33,19 +33,7 @@ def test_a_clip_at_two_offsets_is_two_results_shifted_by_the_lead(pipeline, spee
     assert json.dumps(second[0].slots) == json.dumps(first[0].slots)
 
 
-def _forced_choice_pipeline(base_en_model):
-    from voiced.config import load_config
-    from voiced.daemon import load_matcher
-    from voiced.evaluation.runner import EvalPipeline
-    from voiced.runtime.threads import plan_for_config
-
-    config = load_config(REPO / "config" / "eval" / "forced-choice.yaml")
-    _, matcher = load_matcher(config)
-    _, plan = plan_for_config(config.model)
-    return EvalPipeline(config, matcher, base_en_model, plan.asr, 1)
-
-
-def test_the_forced_choice_config_publishes_the_models_best_sentence_for_any_speech(pipeline, base_en_model,
+def test_the_forced_choice_config_publishes_the_models_best_sentence_for_any_speech(pipeline, eval_pipeline_for,
                                                                                    speech_dir):
     """config/eval/forced-choice.yaml measures the model's ceiling: a read sentence that is no
     command, which the shipped decision turns away, still comes out as some grammar sentence;
@@ -53,7 +41,9 @@ def test_the_forced_choice_config_publishes_the_models_best_sentence_for_any_spe
     sentence = sorted((speech_dir / "sentences").glob("*.wav"))[0]
     shipped, _ = pipeline.run_path(sentence)
     assert shipped and not any(u.recognized for u in shipped)
-    forced = _forced_choice_pipeline(base_en_model)
+    from voiced.config import load_config
+
+    forced = eval_pipeline_for(load_config(REPO / "config" / "eval" / "forced-choice.yaml"))
     results, _ = forced.run_path(sentence)
     assert results and all(u.recognized and u.intent for u in results)
     command, _ = forced.run_path(speech_dir / "commands" / "stp_lock_the_front_door.wav")

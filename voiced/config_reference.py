@@ -27,7 +27,7 @@ def reference() -> str:
     return "\n".join(rows)
 
 
-_RULES = {"level": " (one MQTT topic level: no '/', '+', '#' or control characters)",
+_TOPIC_RULES = {"level": " (one MQTT topic level: no '/', '+', '#' or control characters)",
           "prefix": " (MQTT topic levels joined by '/': no '+', '#', control characters or empty levels)"}
 
 
@@ -47,7 +47,7 @@ def _reference_rows(cls: type, prefix: str, rows: List[str], live: bool) -> None
         elif "min" in f.metadata:
             hi = f.metadata.get("max")
             doc += f" ({f.metadata['min']} to {hi})" if hi is not None else f" (at least {f.metadata['min']})"
-        doc += _RULES.get(f.metadata.get("topic"), "")
+        doc += _TOPIC_RULES.get(f.metadata.get("topic"), "")
         if f.metadata.get("nonempty"):
             doc += " (if given, not blank)"
         default = "" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
