@@ -43,6 +43,27 @@ def test_fed_in_chunks_equals_one_shot(base_en_transcriber, speech_dir):
     assert states.shape[0] == 1 and states.shape[2] == base_en_transcriber.encoding.encoder.width
 
 
+def test_a_second_look_reads_the_audio_half_a_frame_later_and_leaves_the_utterance_fed(base_en_transcriber,
+                                                                                      speech_dir):
+    audio = load_audio(speech_dir / "commands" / "stp_add_apples_to_my_shopping_list.wav")
+    base_en_transcriber.reset()
+    base_en_transcriber.feed(audio)
+    first = base_en_transcriber.finalize()
+    states = base_en_transcriber.encoder_states()
+    look = base_en_transcriber.look_again()
+    assert base_en_transcriber.half_frame() == 192  # base-en: 384 samples per encoder frame
+    np.testing.assert_array_equal(look.encoder_states(), base_en_transcriber.encoding.encoder.encode(audio[192:]))
+    assert look.transcript.audio_s == pytest.approx((len(audio) - 192) / 16000)
+    assert look.transcript.tokens == base_en_transcriber.transcribe(audio[192:]).tokens
+    # the utterance itself is as it was: the same states, the same reading
+    base_en_transcriber.reset()
+    base_en_transcriber.feed(audio)
+    np.testing.assert_array_equal(base_en_transcriber.encoder_states(), states)
+    base_en_transcriber.look_again()
+    assert base_en_transcriber.finalize().tokens == first.tokens
+    np.testing.assert_array_equal(base_en_transcriber.encoder_states(), states)
+
+
 def test_reset_forgets_the_previous_utterance(base_en_transcriber, speech_dir):
     a = load_audio(speech_dir / "commands" / "stp_what_time_is_it.wav")
     b = load_audio(speech_dir / "sentences" / "moonshine_beckett.wav")

@@ -13,7 +13,7 @@ import pytest
 from voiced.asr.transcriber import Transcript
 from voiced.config import load_config
 from voiced.decision import (BUNDLED, BUNDLED_CONSTRAINED, Calibration, CurvePoint, Decision, features,
-                            load_calibration, make_decision)
+                            load_calibration, make_decision, make_second_look)
 from voiced.decision.features import NAMES
 from voiced.decision.fit import curve, fit_calibration, logistic
 from voiced.errors import ConfigError
@@ -166,6 +166,20 @@ def test_a_calibration_for_another_model_is_not_used(caplog):
         config.decision, max_false_accepts_per_hour=0.0)), _Recogniser("v1", "base-en"))
     assert stricter.threshold >= decision.threshold
     assert make_decision(load_config(text="decision: {mode: 'off'}"), _Recogniser("v1", "base-en")).calibration is None
+
+
+def test_the_second_look_is_judged_where_the_tuning_negatives_gave_no_false_accept():
+    base_en = _Recogniser("v1", "base-en")
+    config = load_config(text="decision: {max_false_accepts_per_hour: 0.2}")
+    first = make_decision(config, base_en)
+    second = make_second_look(config, first)
+    assert second is not None and second.calibration is first.calibration
+    assert second.threshold == first.calibration.threshold_for(0.0) > first.threshold  # type: ignore[union-attr]
+    assert first.calibration.point_at(second.threshold).per_hour == 0.0  # type: ignore[union-attr]
+    assert make_second_look(load_config(text="decision: {second_look: false}"), first) is None
+    assert make_second_look(config, Decision()) is None  # no calibration: nothing bounds a second chance
+    other = _Recogniser("v2", "moonshine-v2-small")
+    assert make_second_look(config, make_decision(config, other)) is None
 
 
 def test_with_the_grammar_search_on_the_calibration_fitted_with_it_is_used(tmp_path: Path):

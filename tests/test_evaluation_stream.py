@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from voiced.audio import SAMPLE_RATE
 from voiced.audio.wav import load_audio

@@ -11,6 +11,10 @@
     speech_end          → publish the speculative result, or finalize → match (→ rescore)
                           → gate → publish (→ debug recording)
 
+A rejected reading may get a second look (Interpreter.looks_again): the recogniser reads the
+same audio half an encoder frame later, and that reading goes through the interpreter again,
+judged at the second look's stricter threshold; if it is accepted, it is the pass's result.
+
 The gate (voiced.hallucination, the interpreter's last step) holds back a command from audio the
 recogniser itself did not take for speech; like an utterance with an empty transcript, it is
 not published.
@@ -58,7 +62,7 @@ class _Pass:
     transcript: Transcript
     result: MatchResult
     interpreter: Interpreter  # the one that produced `result`: its grammar's actions go out with it
-    latency: Dict[str, float]  # compute times: asr, match, rescore (ms)
+    latency: Dict[str, float]  # compute times: asr, match, rescore, second_look when it ran (ms)
     not_speech: Optional[str] = None  # why the gate held the result back (nothing is published)
 
 
@@ -150,8 +154,18 @@ class UtteranceProcessor:
         asr_ms = (time.perf_counter() - t0) * 1000.0
         interpreter = self.interpreter  # read once: a reload on another thread swaps the whole value
         result, steps = interpreter.interpret(transcript, self.transcriber)
+        latency = {"asr": asr_ms, **steps}
+        if interpreter.looks_again(transcript, result):
+            t1 = time.perf_counter()
+            look = self.transcriber.look_again()
+            again, _ = interpreter.interpret(look.transcript, look, second_look=True)
+            latency["second_look"] = (time.perf_counter() - t1) * 1000.0
+            log.debug("second look: %r %s", look.transcript.text,
+                      f"accepted as {again.intent}" if again.recognized else "rejected too")
+            if again.recognized:
+                transcript, result = look.transcript, again
         not_speech = result.reason if result.decided_by == GATE else None
-        return _Pass(transcript, result, interpreter, {"asr": asr_ms, **steps}, not_speech)
+        return _Pass(transcript, result, interpreter, latency, not_speech)
 
     def _take_pass(self) -> Optional[_Pass]:
         """The speculative result, if it is still what finalizing now would give."""

@@ -3,6 +3,7 @@
     audio ─▶ Endpointer ─(Event)─▶ UtteranceProcessor
                  Recogniser:  reset · feed(audio) · finalize() → Transcript · encoder_states()
                  Interpreter: TextMatcher.match(text) (→ Rescorer.decide) → MatchResult
+                 (rejected: Recogniser.look_again() → Look, and the Interpreter once more)
              ─▶ Sink.publish(utterance, result, grammar)
              (and SpeechListener.speech(started) as utterances start and end, if the Sink is one)
 
@@ -24,11 +25,18 @@ from typing import TYPE_CHECKING, Any, Callable, Collection, Dict, Optional, Pro
 if TYPE_CHECKING:
     import numpy as np
 
-    from voiced.asr.transcriber import Transcript
+    from voiced.asr.transcriber import Look, Transcript
     from voiced.vad.endpoint import Event
     from voiced.grammar.matcher import MatchResult
     from voiced.grammar.model import Grammar
     from voiced.mqtt.payloads import Utterance
+
+
+class Encoded(Protocol):
+    """One reading of an utterance's audio by the encoder, which the rescorer scores sentences on."""
+
+    def encoder_states(self) -> np.ndarray:
+        """Encoder states [1, frames, width]."""
 
 
 class Recogniser(Protocol):
@@ -45,6 +53,9 @@ class Recogniser(Protocol):
 
     def encoder_states(self) -> np.ndarray:
         """Encoder states [1, frames, width] of the audio fed so far (cached: no second encode)."""
+
+    def look_again(self) -> Look:
+        """The utterance read once more with its audio half an encoder frame later (it stays fed)."""
 
 
 class TextMatcher(Protocol):

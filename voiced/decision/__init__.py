@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["BUNDLED", "BUNDLED_CONSTRAINED", "Calibration", "CurvePoint", "Decision", "NAMES", "features",
-           "load_calibration", "make_decision", "model_id"]
+           "load_calibration", "make_decision", "make_second_look", "model_id"]
 
 
 def model_id(recogniser: Any) -> str:
@@ -51,3 +51,17 @@ def make_decision(config: Config, recogniser: Any, searches: Optional[bool] = No
              f" (tuning data: {100 * point.acceptance:.1f} % of commands, {point.per_hour:.2f} per hour)"
              if point is not None else "")
     return Decision(calibration, threshold)
+
+
+def make_second_look(config: Config, first: Decision) -> Optional[Decision]:
+    """The decision for a rejected utterance's second look (Transcriber.look_again): `first`'s
+    calibration at the threshold where its tuning negatives gave no false accept at all. A
+    second chance is a second draw for stray sounds too, so it gets none of the budget: at a
+    tenth of it (threshold 0.61 for base-en), a sung syllable in the tuning hours of music was
+    published as "pause" (p 0.82). None when config.decision.second_look is off or `first` has
+    no calibration: without one, nothing bounds what a second chance adds."""
+    if not config.decision.second_look or first.calibration is None:
+        return None
+    threshold = max(first.threshold, first.calibration.threshold_for(0.0))
+    log.info("decision: a rejected utterance gets a second look, accepted at threshold %.2f", threshold)
+    return Decision(first.calibration, threshold)
