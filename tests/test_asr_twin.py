@@ -148,3 +148,18 @@ def test_fed_and_one_shot_transcripts_share_the_pipeline(twin, speech):
     assert fed.timings["finalize_encode"] < fed.timings["encode"]  # only the tail was left
     twin.reset()
     assert twin.audio_s == 0.0 and twin.encoding.finalized_frames == 0
+
+
+def test_a_second_look_on_the_streaming_layout_reads_from_half_a_hop_in(twin, speech):
+    audio = speech[: int(2.5 * 16000)]
+    twin.reset()
+    for chunk in _chunks(audio, [512]):
+        twin.feed(chunk)
+    states = twin.encoder_states()
+    half = twin.half_frame()
+    assert half == twin.geometry.hop_samples // 2
+    look = twin.look_again()
+    assert look.encoder_states().shape == (1, twin.geometry.frames_for(len(audio) - half), twin.encoding.encoder.width)
+    assert look.transcript.audio_s == pytest.approx((len(audio) - half) / 16000)
+    np.testing.assert_array_equal(twin.encoder_states(), states)  # the utterance is as it was
+    assert twin.audio_s == pytest.approx(len(audio) / 16000)
