@@ -28,7 +28,7 @@ def reference() -> str:
 
 
 _TOPIC_RULES = {"level": " (one MQTT topic level: no '/', '+', '#' or control characters)",
-          "prefix": " (MQTT topic levels joined by '/': no '+', '#', control characters or empty levels)"}
+                "prefix": " (MQTT topic levels joined by '/': no '+', '#', control characters or empty levels)"}
 
 
 def _reference_rows(cls: type, prefix: str, rows: List[str], live: bool) -> None:
