@@ -121,8 +121,10 @@ def _check_against_placement(segments, placed, audio, config: VadConfig, edges_a
 def test_clips_separated_by_gaps_give_one_utterance_each(speech_dir, vad, gap_kind):
     audio, placed = _stream(speech_dir, gap_kind)
     config = VadConfig()
+    # With four readings per chunk the step at the end of one clip pasted into loud pink noise is
+    # heard as well (3.65 s: a 0.2 s utterance after its pre-roll).
     _check_against_placement(segment_audio(audio, config, vad), placed, audio, config,
-                             edges_allowed=2 if gap_kind == "white" else 0)
+                             edges_allowed={"white": 2, "pink": 1}.get(gap_kind, 0))
 
 
 def test_clips_under_continuous_noise(speech_dir, vad):
@@ -149,7 +151,7 @@ def _trim(a: np.ndarray) -> np.ndarray:
 def test_a_one_word_command_is_heard_wherever_it_falls_on_the_vad_grid(speech_dir):
     """ "pause" (about 200 ms of voicing) moved in 64-sample steps behind quiet noise: Silero's
     reading of it peaks anywhere between 0.24 and 0.93 with the shift, so one reading per chunk
-    and 160 ms of speech to confirm found it at 5 of these 16 positions."""
+    and 160 ms of speech to confirm found it at 5 of these 16 positions, two readings at 12."""
     word = load_audio(speech_dir / "commands" / "stp_pause.wav")
 
     def found(config: VadConfig) -> int:
@@ -163,7 +165,8 @@ def test_a_one_word_command_is_heard_wherever_it_falls_on_the_vad_grid(speech_di
                 hits += len(segment_audio(np.concatenate([np.zeros(n, np.float32), word]) + noise, config, vad)) == 1
         return hits
 
-    assert found(VadConfig()) >= 12
+    assert found(VadConfig()) == 16
+    assert found(VadConfig(phases=2)) <= 13
     assert found(VadConfig(phases=1, min_speech_ms=160)) <= 6
 
 

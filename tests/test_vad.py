@@ -88,20 +88,24 @@ def test_missing_or_wrong_model_is_a_model_error(tmp_path):
         SileroVad(bad)
 
 
-def test_two_phases_read_the_larger_of_the_grid_and_the_half_step(vad, jfk):
-    two = SileroVad(phases=2)
+@pytest.mark.parametrize("phases", [2, 4])
+def test_phases_read_the_largest_of_the_grid_and_the_readings_between(vad, jfk, phases):
+    several = SileroVad(phases=phases)
     audio = jfk[: 4 * 16000]
     vad.reset()
     on_grid = vad.probabilities(audio)
-    vad.reset()
-    # The half-step reading of chunk k covers the 512 samples ending half way through it.
-    half_step = vad.probabilities(np.concatenate([np.zeros(CHUNK // 2, np.float32), audio]))[:len(on_grid)]
-    combined = two.probabilities(audio)
-    # JFK speaks from the third chunk on: the half-step reading wakes there, warmed on the two
-    # chunks before, and stays awake, so it reads exactly as if it had never slept.
-    np.testing.assert_allclose(combined, np.maximum(on_grid, half_step), atol=1e-6)
-    assert (half_step > on_grid + 0.1).any()  # the second reading does add something here
-    assert two.steps == 2 * len(on_grid)
+    between = []
+    for j in range(1, phases):
+        vad.reset()
+        # The reading of chunk k that ends j/phases of the way through it.
+        shift = CHUNK * j // phases
+        between.append(vad.probabilities(np.concatenate([np.zeros(CHUNK - shift, np.float32), audio]))[:len(on_grid)])
+    combined = several.probabilities(audio)
+    # JFK speaks from the third chunk on: the readings between grid points wake there, warmed on
+    # the two chunks before, and stay awake, so they read exactly as if they had never slept.
+    np.testing.assert_allclose(combined, np.maximum(on_grid, np.max(between, axis=0)), atol=1e-6)
+    assert (np.max(between, axis=0) > on_grid + 0.1).any()  # the other readings do add something here
+    assert several.steps == phases * len(on_grid)
 
 
 def test_the_half_step_reading_sleeps_in_quiet_and_wakes_warm_for_speech(jfk):
@@ -121,8 +125,9 @@ def test_the_half_step_reading_sleeps_in_quiet_and_wakes_warm_for_speech(jfk):
     assert with_quiet.max() > 0.9
 
 
-def test_two_phases_reset_and_forget_both_readings(jfk):
-    two = SileroVad(phases=2)
+@pytest.mark.parametrize("phases", [2, 4])
+def test_phases_reset_and_forget_every_reading(jfk, phases):
+    two = SileroVad(phases=phases)
     first = two.probabilities(jfk[: 3 * 16000])
     two.probabilities(jfk[3 * 16000: 6 * 16000])
     two.reset()
@@ -139,9 +144,10 @@ def test_two_phases_reset_and_forget_both_readings(jfk):
     assert after != two.probability(jfk[2 * 16000:2 * 16000 + CHUNK])
 
 
-def test_phases_other_than_one_or_two_are_refused():
-    with pytest.raises(ValueError, match="phases"):
-        SileroVad(phases=3)
+def test_phases_other_than_one_two_or_four_are_refused():
+    for phases in (0, 3, 8):
+        with pytest.raises(ValueError, match="phases"):
+            SileroVad(phases=phases)
 
 
 def test_for_config_resolves_the_model_beside_the_config_file(tmp_path):

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 CHUNK = 512  # samples per VAD step at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk the model sees in front of each chunk
 STATE_SHAPE = (2, 1, 128)
-HALF = CHUNK // 2
-WAKE = 0.1  # the half-step reading runs while the grid reading is at least this ...
+PHASES = (1, 2, 4)  # readings per chunk: windows ending every CHUNK / phases samples
+WAKE = 0.1  # the readings between grid points run while the grid reading is at least this ...
 SLEEP_CHUNKS = 32  # ... or was within this many chunks (1 s)
 WARM_CHUNKS = 16  # a restarted reading first hears the last 0.5 s, so an onset never meets a cold state
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "data" / "silero_vad_16k_op15.onnx"
@@ -42,8 +42,8 @@ class SileroVad:
         path = Path(model_path) if model_path else BUNDLED_MODEL
         if not path.is_file():
             raise ModelError(f"{path}: Silero VAD model not found (leave vad.model empty for the bundled one)")
-        if phases not in (1, 2):
-            raise ValueError(f"VAD phases must be 1 or 2, got {phases}")
+        if phases not in PHASES:
+            raise ValueError(f"VAD phases must be one of {', '.join(map(str, PHASES))}, got {phases}")
         import onnxruntime as ort
 
         opts = make_session_options(SessionSettings(intra_op_threads=threads, inter_op_threads=1))
@@ -58,7 +58,8 @@ class SileroVad:
         self.model_path = path
         self.phases = phases
         self._grid = _Reader(session)
-        self._half = _HalfStep(_Reader(session)) if phases == 2 else None  # same session, own state
+        # on the same session, each with a context and state of its own
+        self._between = _SubSteps([_Reader(session) for _ in range(phases - 1)], phases) if phases > 1 else None
 
     @classmethod
     def for_config(cls, config: "Config", threads: int = 1) -> "SileroVad":
@@ -68,33 +69,33 @@ class SileroVad:
 
     @property
     def steps(self) -> int:
-        """Model runs so far, both readings: what listening costs."""
-        return self._grid.steps + (self._half.reader.steps if self._half else 0)
+        """Model runs so far, every reading: what listening costs."""
+        return self._grid.steps + (self._between.steps if self._between else 0)
 
     def reset(self) -> None:
         """Forget context and recurrent state (start of a new stream)."""
         self._grid.reset()
-        if self._half:
-            self._half.reset()
+        if self._between:
+            self._between.reset()
 
     def forget_state(self) -> None:
         """Zero the recurrent state but keep the 64-sample context: the model's drift over long
         quiet is undone and the next chunk still sees the audio just before it."""
         self._grid.forget_state()
-        if self._half:
-            self._half.reader.forget_state()
+        if self._between:
+            self._between.forget_state()
 
     def probability(self, chunk: np.ndarray) -> float:
         """Speech probability (0-1) of the next 512 samples of 16 kHz float audio.
 
-        With two phases it is the larger of the chunk's reading and the reading of the 512
-        samples ending half way through it. Silero's reading of a short word swings with where
-        the word falls on the 32 ms grid ("pause" peaks anywhere from 0.24 to 0.93 as it moves
-        by 64 samples), so one grid alone drops short commands as blips."""
+        With more phases it is the largest of the chunk's reading and the readings of the 512
+        samples ending 1/phases, 2/phases ... of the way through it. Silero's reading of a short
+        word swings with where the word falls on the 32 ms grid ("pause" peaks anywhere from 0.24
+        to 0.93 as it moves by 64 samples), so one grid alone drops short commands as blips."""
         if chunk.shape != (CHUNK,):
             raise ValueError(f"VAD chunk must be {CHUNK} samples at 16 kHz, got shape {chunk.shape}")
         p = self._grid.read(chunk)
-        return max(p, self._half.read(chunk, p)) if self._half else p
+        return max(p, self._between.read(chunk, p)) if self._between else p
 
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
         """Probabilities of consecutive whole chunks of `audio` (a trailing partial chunk is dropped)."""
@@ -105,34 +106,44 @@ class SileroVad:
         return out
 
 
-class _HalfStep:
-    """The reading half a chunk after the grid, run only around sound.
+class _SubSteps:
+    """The readings between grid points (phases - 1 of them, evenly spaced), run only around sound.
 
-    In quiet (the grid reading below WAKE for SLEEP_CHUNKS) it sleeps, which keeps listening at
-    one model run per chunk for most of the day. It wakes on the first chunk the grid reading
+    In quiet (the grid reading below WAKE for SLEEP_CHUNKS) they sleep, which keeps listening at
+    one model run per chunk for most of the day. They wake on the first chunk the grid reading
     reaches WAKE, from a zeroed state fed the last half second, as the endpointer's idle reset
-    leaves the grid reading, so it is warm for the onset it woke for."""
+    leaves the grid reading, so they are warm for the onset they woke for."""
 
-    def __init__(self, reader: "_Reader") -> None:
-        self.reader = reader
+    def __init__(self, readers: "list[_Reader]", phases: int) -> None:
+        self.readers = readers
+        self.shifts = [CHUNK * j // phases for j in range(1, phases)]  # where each window ends in a chunk
         self._recent: Deque[np.ndarray] = deque(maxlen=WARM_CHUNKS)  # while asleep: what to warm up on
         self._last = np.zeros(CHUNK, dtype=np.float32)
         self._awake = 0  # chunks left before sleeping
 
+    @property
+    def steps(self) -> int:
+        return sum(r.steps for r in self.readers)
+
     def reset(self) -> None:
-        self.reader.reset()
+        for reader in self.readers:
+            reader.reset()
         self._recent.clear()
         self._last = np.zeros(CHUNK, dtype=np.float32)
         self._awake = 0
 
+    def forget_state(self) -> None:
+        for reader in self.readers:
+            reader.forget_state()
+
     def read(self, chunk: np.ndarray, grid: float) -> float:
-        """This chunk's half-step reading (0 while asleep), given the grid's reading of it."""
+        """This chunk's largest reading between grid points (0 while asleep), given the grid's."""
         if not self._awake:
             if grid < WAKE:
                 self._remember(chunk)
                 return 0.0
             self._wake()
-        q = self.reader.read(self._last[HALF:], chunk[:HALF])
+        q = max(r.read(self._last[s:], chunk[:s]) for r, s in zip(self.readers, self.shifts))
         self._last = chunk.copy()
         self._awake = SLEEP_CHUNKS if max(grid, q) >= WAKE else self._awake - 1
         return q
@@ -142,11 +153,12 @@ class _HalfStep:
         self._recent.append(self._last)
 
     def _wake(self) -> None:
-        self.reader.reset()
-        previous = np.zeros(CHUNK, dtype=np.float32)
-        for chunk in self._recent:
-            self.reader.read(previous[HALF:], chunk[:HALF])
-            previous = chunk
+        for reader, shift in zip(self.readers, self.shifts):
+            reader.reset()
+            previous = np.zeros(CHUNK, dtype=np.float32)
+            for chunk in self._recent:
+                reader.read(previous[shift:], chunk[:shift])
+                previous = chunk
         self._recent.clear()
 
 
