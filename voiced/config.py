@@ -51,6 +51,10 @@ class AudioConfig:
                                           min=1, max=3600)
 
 
+VAD_PHASES = (1, 2, 4)
+"""speech probability readings per VAD chunk that `vad.phases` may ask for (voiced.vad.silero)"""
+
+
 @dataclass(frozen=True)
 class VadConfig:
     model: Optional[str] = setting(None, "Silero VAD v5/v6 ONNX file; empty uses the bundled silero_vad_16k_op15.onnx")
@@ -84,7 +88,7 @@ class VadConfig:
     # largest counting, keep one-word commands from being dropped as blips: behind quiet noise
     # "pause" was heard at 5 of 16 places with one, 12 with two and all 16 with four.
     phases: int = setting(4, "speech probability readings per 32 ms chunk: 1, 2 or 4 (the others 1/2 or 1/4 of a "
-                          "chunk later; the largest counts, so short words are not dropped)", choices=[1, 2, 4])
+                          "chunk later; the largest counts, so short words are not dropped)", choices=list(VAD_PHASES))
     idle_reset_s: float = setting(
         1.0, "restart the VAD's recurrent state after every this long of quiet between utterances (seconds; "
         "0: never); Silero drifts over long quiet and then misses the start of short words", min=0.0, max=60.0)

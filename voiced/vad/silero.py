@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Deque, Optional, Union
 import numpy as np
 
 from voiced.audio import SAMPLE_RATE
+from voiced.config import VAD_PHASES
 from voiced.errors import ModelError
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 CHUNK = 512  # samples per VAD step at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk the model sees in front of each chunk
 STATE_SHAPE = (2, 1, 128)
-PHASES = (1, 2, 4)  # readings per chunk: windows ending every CHUNK / phases samples
 WAKE = 0.1  # the readings between grid points run while the grid reading is at least this ...
 SLEEP_CHUNKS = 32  # ... or was within this many chunks (1 s)
 WARM_CHUNKS = 16  # a restarted reading first hears the last 0.5 s, so an onset never meets a cold state
@@ -42,8 +42,8 @@ class SileroVad:
         path = Path(model_path) if model_path else BUNDLED_MODEL
         if not path.is_file():
             raise ModelError(f"{path}: Silero VAD model not found (leave vad.model empty for the bundled one)")
-        if phases not in PHASES:
-            raise ValueError(f"VAD phases must be one of {', '.join(map(str, PHASES))}, got {phases}")
+        if phases not in VAD_PHASES:
+            raise ValueError(f"VAD phases must be one of {', '.join(map(str, VAD_PHASES))}, got {phases}")
         import onnxruntime as ort
 
         opts = make_session_options(SessionSettings(intra_op_threads=threads, inter_op_threads=1))
