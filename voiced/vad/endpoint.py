@@ -307,12 +307,10 @@ class Endpointer:
         speech, 0.37 after 4 s, 0.02 after 16 s), so once per quiet stretch is not enough. A zeroed
         state is cold, though: an onset right after it peaks at 0.30 where a warm one reaches
         0.93. So the state is zeroed and then fed the last WARM_CHUNKS again, which leaves it as a
-        file starting with half a second of room tone leaves it."""
+        file starting with half a second of room tone leaves it (SileroVad.restart)."""
         self._quiet = self._quiet + 1 if prob < IDLE_QUIET and self.state.idle else 0
         if self._quiet and self._quiet % self._reset_after == 0:
-            self.vad.forget_state()
-            for chunk in self._recent:  # the context ends up where it was: the last chunk's tail
-                self.vad.probability(chunk)
+            self.vad.restart(self._recent)  # the context ends up where it was: the last chunk's tail
 
     def flush(self) -> List[Event]:
         """End of stream: close any open utterance and reset for the next stream."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Deque, Optional, Union
+from typing import TYPE_CHECKING, Deque, Iterable, Optional, Union
 
 import numpy as np
 
@@ -29,7 +29,8 @@ CONTEXT = 64  # samples of the previous chunk the model sees in front of each ch
 STATE_SHAPE = (2, 1, 128)
 WAKE = 0.1  # the readings between grid points run while the grid reading is at least this ...
 SLEEP_CHUNKS = 32  # ... or was within this many chunks (1 s)
-WARM_CHUNKS = 16  # a restarted reading first hears the last 0.5 s, so an onset never meets a cold state
+WARM_CHUNKS = 16  # a restarted grid reading first hears the last 0.5 s, so an onset never meets a cold state
+WAKE_WARM_CHUNKS = 48  # a woken reading between grid points first hears the last 1.5 s: its onset comes next
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "data" / "silero_vad_16k_op15.onnx"
 
 
@@ -85,6 +86,17 @@ class SileroVad:
         if self._between:
             self._between.forget_state()
 
+    def restart(self, recent: "Iterable[np.ndarray]") -> None:
+        """Zero the grid reading's recurrent state and warm it up again on `recent` (the last chunks,
+        oldest first), keeping its context; the readings between grid points go to sleep and warm
+        up on the audio itself when they wake. A replay through `probability` would also feed
+        them the replayed chunks as if they came again, and they would wake on stuttered audio."""
+        self._grid.forget_state()
+        for chunk in recent:
+            self._grid.read(chunk)
+        if self._between:
+            self._between.sleep()
+
     def probability(self, chunk: np.ndarray) -> float:
         """Speech probability (0-1) of the next 512 samples of 16 kHz float audio.
 
@@ -111,14 +123,15 @@ class _SubSteps:
 
     In quiet (the grid reading below WAKE for SLEEP_CHUNKS) they sleep, which keeps listening at
     one model run per chunk for most of the day. They wake on the first chunk the grid reading
-    reaches WAKE, from a zeroed state fed the last half second, as the endpointer's idle reset
-    leaves the grid reading, so they are warm for the onset they woke for."""
+    reaches WAKE, from a zeroed state fed the last WAKE_WARM_CHUNKS of audio, so they are warm
+    for the onset they woke for: with half a second, a "pause" after quiet read 0.45 where a
+    reading that never slept read 0.76."""
 
     def __init__(self, readers: "list[_Reader]", phases: int) -> None:
         self.readers = readers
         self.shifts = [CHUNK * j // phases for j in range(1, phases)]  # where each window ends in a chunk
-        self._recent: Deque[np.ndarray] = deque(maxlen=WARM_CHUNKS)  # while asleep: what to warm up on
-        self._last = np.zeros(CHUNK, dtype=np.float32)
+        self._recent: Deque[np.ndarray] = deque(maxlen=WAKE_WARM_CHUNKS)  # the chunks so far: what to warm up on
+        self._silence = np.zeros(CHUNK, dtype=np.float32)  # before the first chunk
         self._awake = 0  # chunks left before sleeping
 
     @property
@@ -129,37 +142,35 @@ class _SubSteps:
         for reader in self.readers:
             reader.reset()
         self._recent.clear()
-        self._last = np.zeros(CHUNK, dtype=np.float32)
         self._awake = 0
 
     def forget_state(self) -> None:
         for reader in self.readers:
             reader.forget_state()
 
+    def sleep(self) -> None:
+        """Stop reading until the grid reading next reaches WAKE (then warm up afresh)."""
+        self._awake = 0
+
     def read(self, chunk: np.ndarray, grid: float) -> float:
         """This chunk's largest reading between grid points (0 while asleep), given the grid's."""
-        if not self._awake:
-            if grid < WAKE:
-                self._remember(chunk)
-                return 0.0
-            self._wake()
-        q = max(r.read(self._last[s:], chunk[:s]) for r, s in zip(self.readers, self.shifts))
-        self._last = chunk.copy()
-        self._awake = SLEEP_CHUNKS if max(grid, q) >= WAKE else self._awake - 1
+        q = 0.0
+        if self._awake or grid >= WAKE:
+            if not self._awake:
+                self._wake()
+            last = self._recent[-1] if self._recent else self._silence
+            q = max(r.read(last[s:], chunk[:s]) for r, s in zip(self.readers, self.shifts))
+            self._awake = SLEEP_CHUNKS if max(grid, q) >= WAKE else self._awake - 1
+        self._recent.append(chunk.copy())
         return q
-
-    def _remember(self, chunk: np.ndarray) -> None:
-        self._last = chunk.copy()
-        self._recent.append(self._last)
 
     def _wake(self) -> None:
         for reader, shift in zip(self.readers, self.shifts):
             reader.reset()
-            previous = np.zeros(CHUNK, dtype=np.float32)
+            previous = self._silence
             for chunk in self._recent:
                 reader.read(previous[shift:], chunk[:shift])
                 previous = chunk
-        self._recent.clear()
 
 
 class _Reader:
