@@ -126,7 +126,7 @@ def test_the_half_step_reading_sleeps_in_quiet_and_wakes_warm_for_speech(jfk):
 
 
 @pytest.mark.parametrize("phases", [2, 4])
-def test_phases_reset_and_forget_every_reading(jfk, phases):
+def test_phases_reset_and_restart_every_reading(jfk, phases):
     two = SileroVad(phases=phases)
     first = two.probabilities(jfk[: 3 * 16000])
     two.probabilities(jfk[3 * 16000: 6 * 16000])
@@ -134,11 +134,8 @@ def test_phases_reset_and_forget_every_reading(jfk, phases):
     np.testing.assert_array_equal(two.probabilities(jfk[: 3 * 16000]), first)
     two.reset()
     two.probabilities(jfk[: 2 * 16000])
-    two.forget_state()
-    one = SileroVad()
-    one.probabilities(jfk[: 2 * 16000])
-    one.forget_state()
-    # Forgetting keeps each reading's 64-sample context: the next chunk still differs from a reset.
+    two.restart([])
+    # A restart keeps the grid reading's 64-sample context: the next chunk still differs from a reset.
     after = two.probability(jfk[2 * 16000:2 * 16000 + CHUNK])
     two.reset()
     assert after != two.probability(jfk[2 * 16000:2 * 16000 + CHUNK])

@@ -79,17 +79,11 @@ class SileroVad:
         if self._between:
             self._between.reset()
 
-    def forget_state(self) -> None:
-        """Zero the recurrent state but keep the 64-sample context: the model's drift over long
-        quiet is undone and the next chunk still sees the audio just before it."""
-        self._grid.forget_state()
-        if self._between:
-            self._between.forget_state()
-
     def restart(self, recent: "Iterable[np.ndarray]") -> None:
-        """Zero the grid reading's recurrent state and warm it up again on `recent` (the last chunks,
-        oldest first), keeping its context; the readings between grid points go to sleep and warm
-        up on the audio itself when they wake. A replay through `probability` would also feed
+        """Undo the model's drift over long quiet: zero the grid reading's recurrent state and warm
+        it up again on `recent` (the last chunks, oldest first), keeping its 64-sample context, so
+        the next chunk still sees the audio just before it. The readings between grid points go to
+        sleep and warm up on the audio itself when they wake. A replay through `probability` would also feed
         them the replayed chunks as if they came again, and they would wake on stuttered audio."""
         self._grid.forget_state()
         for chunk in recent:
@@ -143,10 +137,6 @@ class _SubSteps:
             reader.reset()
         self._recent.clear()
         self._awake = 0
-
-    def forget_state(self) -> None:
-        for reader in self.readers:
-            reader.forget_state()
 
     def sleep(self) -> None:
         """Stop reading until the grid reading next reaches WAKE (then warm up afresh)."""
