@@ -188,7 +188,8 @@ def test_with_the_grammar_search_on_the_calibration_fitted_with_it_is_used(tmp_p
     searched = make_decision(load_config(text="rescoring: {constrained: fallback}"), base_en)
     assert plain.calibration == load_calibration(BUNDLED)
     assert searched.calibration == load_calibration(BUNDLED_CONSTRAINED) != plain.calibration
-    assert "constrained: fallback" in searched.calibration.fitted_on["about"]  # type: ignore[union-attr]
+    about = searched.calibration.fitted_on["about"]  # type: ignore[union-attr]
+    assert "searches the templates that say a slot" in about
     # auto searches only a grammar too large to index: the rescorer says whether it does
     auto = load_config(text="rescoring: {constrained: auto}")
     assert make_decision(auto, base_en).calibration == plain.calibration
@@ -219,21 +220,27 @@ def _bench(folder: Path, capsys, *extra: str) -> dict:
 
 def test_a_real_negative_that_the_gaps_let_through_gives_nothing(base_en_model, speech_dir, tmp_path, capsys,
                                                                  monkeypatch):
-    """40 s of real LibriSpeech in which base-en hears "What to thee?", a date question to the
-    rescoring gaps; the decision publishes nothing."""
+    """40 s of real LibriSpeech in which base-en hears "What to thee?". Without the grammar search
+    the rescoring gaps take it for a date question; the decision publishes nothing. With the
+    search of the default (`auto`), the gaps already turn it away."""
     from voiced.audio import SAMPLE_RATE
     from voiced.audio.wav import load_audio, write_wav
+    from voiced.grammar.loader import shipped_grammar_path
 
     monkeypatch.setenv("VOICED_CACHE_DIR", str(tmp_path / "cache"))  # resolve to the development base-en
     speech = load_audio(speech_dir / "negatives" / "librispeech_excerpts_000.wav")
     folder = tmp_path / "negative"
     folder.mkdir()
     write_wav(folder / "excerpt.wav", speech[200 * SAMPLE_RATE:240 * SAMPLE_RATE])
-    gaps = _bench(folder, capsys, "--decision", "off")
+    unsearched = tmp_path / "unsearched.yaml"
+    unsearched.write_text(f"grammar: {{paths: ['{shipped_grammar_path()}']}}\nrescoring: {{constrained: 'off'}}\n")
+    gaps = _bench(folder, capsys, "--decision", "off", "--config", str(unsearched))
     assert [row["intent"] for row in gaps["false_accept_list"]] == ["DateGet"], gaps["false_accept_list"]
-    decided = _bench(folder, capsys)
+    decided = _bench(folder, capsys, "--config", str(unsearched))
     assert decided["decision"] == "calibrated" and decided["false_accepts"] == 0, decided["false_accept_list"]
     assert decided["utterances"] == gaps["utterances"]
+    searched = _bench(folder, capsys, "--decision", "off")
+    assert searched["false_accepts"] == 0 and searched["utterances"] == gaps["utterances"], searched
 
 
 def test_real_commands_whose_transcript_is_wrong_are_decided_right(base_en_model, speech_dir, tmp_path, capsys,

@@ -66,6 +66,21 @@ def test_good_grammar_model():
     assert light_on.action == Action("zigbee2mqtt/{area}_light/set", {"state": "ON"}, qos=1, retain=False)
 
 
+
+def test_the_templates_that_say_a_slot_count_rules_but_not_fixed_values():
+    g = load_grammar_text(textwrap.dedent("""\
+        lists: {area: {values: [kitchen]}}
+        expansion_rules: {where: "in the {area}"}
+        intents:
+          LightOn:
+            data:
+              - sentences: ["lights on <where>", "all lights on"]
+                slots: {domain: light}
+          Stop: {data: [{sentences: ["stop [the] {area} [music]", "never mind"]}]}
+        """))
+    assert g.templates_saying_a_slot() == {("LightOn", 0), ("Stop", 0)}
+
+
 BAD = textwrap.dedent("""\
     language: en
     lists:

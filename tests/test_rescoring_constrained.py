@@ -92,10 +92,11 @@ def test_a_grammar_too_large_for_the_neighbour_index_is_searched_whole(tiny_twin
     assert stats["left_out"] == 0 and stats["trie_nodes"] < 2000, stats
 
 
-def test_auto_searches_only_what_the_neighbour_index_could_not_hold(tiny_twin_model):
-    """With `constrained: auto` the index keeps what it can hold and the search covers the rest:
-    the coffee order (1.35e8 sentences) is searched, "cancel my order" is indexed; a grammar the
-    index holds whole (the shipped one) is never searched, so it runs exactly as with `off`."""
+def test_auto_searches_what_the_index_could_not_hold_and_what_says_a_slot(tiny_twin_model):
+    """With `constrained: auto` the index keeps what it can hold, and the search covers the rest
+    and the templates that say a slot value: the coffee order (1.35e8 sentences) is searched and
+    "cancel my order" only indexed; the shipped grammar, indexed whole, is searched too, but for
+    fewer templates than with `fallback`."""
     from test_rescoring_neighbours import ORDER_GRAMMAR
 
     from voiced.asr.transcriber import Transcriber
@@ -111,4 +112,10 @@ def test_auto_searches_only_what_the_neighbour_index_could_not_hold(tiny_twin_mo
     assert order._index is not None and order._index.plan.left_out == {("OrderDrink", 0)}
     assert order._automaton.stats()["junctions"] < whole._automaton.stats()["junctions"]
     shipped = make_rescorer(auto, transcriber, Matcher(load_grammar([GRAMMAR])))
-    assert shipped is not None and not shipped.searches_grammar() and shipped._index is not None
+    everything = make_rescorer(replace(auto, constrained="fallback"), transcriber, Matcher(load_grammar([GRAMMAR])))
+    assert shipped is not None and everything is not None
+    assert shipped.searches_grammar() and shipped._index is not None and not shipped._index.plan.left_out
+    assert shipped._automaton.stats()["junctions"] < everything._automaton.stats()["junctions"]
+    fixed = make_rescorer(auto, transcriber, Matcher(load_grammar_text(
+        "intents: {Cancel: {data: [{sentences: ['(never mind | forget it)']}]}}")))
+    assert fixed is not None and not fixed.searches_grammar()  # a grammar of fixed phrases runs as with `off`

@@ -18,8 +18,8 @@ from voiced.decision.features import NAMES
 from voiced.errors import ConfigError, Problem
 
 BUNDLED = Path(__file__).with_name("calibration.json")
-# Fitted on readings taken with rescoring.constrained: fallback: the grammar search finds readings
-# for speech no list held, stray speech too, so its readings are judged by their own fit.
+# Fitted on readings taken with the grammar search on (the shipped grammar under constrained: auto):
+# the search finds readings for speech no list held, stray speech too, so they are judged by their own fit.
 BUNDLED_CONSTRAINED = Path(__file__).with_name("calibration_constrained.json")
 
 

@@ -154,6 +154,13 @@ class Grammar:
         return frozenset((name, t.text) for name, intent in self.intents.items() for t in intent.templates
                          if not t.fixed_slots and can_be_empty(t.tree, rules=self.rules))
 
+    def templates_saying_a_slot(self) -> FrozenSet[Tuple[str, int]]:
+        """(intent, number of the template in the intent) of the templates in which a slot value
+        is said, not fixed by the template."""
+        return frozenset((name, number) for name, intent in self.intents.items()
+                         for number, t in enumerate(intent.templates)
+                         if set(self.template_slots(t)) - set(t.fixed_slots))
+
     def template_slots(self, template: Template) -> List[str]:
         """Slot names a template can fill, including those inside the rules it uses."""
         names: List[str] = list(template.fixed_slots)

@@ -21,8 +21,9 @@ past any parse still has its sentence among them. The gap decides as before, aga
 speech better than the best of a few candidates does. And as scores are length-normalised, a
 long stretch of stray speech can fit a short command better than its own transcript does: when
 the search ran, a transcript of more than `constrained_words_ratio` words per word of the best
-sentence (plus one) is not recognized. `auto` (the default) searches only the intents with a template
-too large for the neighbour index, so a grammar the index holds whole is rescored exactly as with `off`.
+sentence (plus one) is not recognized. `auto` (the default) searches, beside the neighbour index,
+only the templates that say a slot value and the intents too large for the index: a grammar of
+fixed phrases is rescored exactly as with `off`.
 """
 from __future__ import annotations
 
@@ -137,13 +138,16 @@ class Rescorer:
         """The grammar automaton `constrained` asks for, or None. The search finds what the
         neighbours would, from the audio (on the tuning split it accepted the same commands
         without them, in less time), so fallback and always search the whole grammar instead of
-        the index; auto searches only the intents the index could not hold whole."""
+        the index. auto searches, beside the index, the templates that say a slot value (a
+        misheard value is what no transcript-based list holds) and the intents the index could
+        not hold whole. A fixed phrase it leaves to the index: searched, short phrases such as
+        "forget it" fitted sung music about as well as its free transcription did."""
         mode = self.config.constrained
         if mode == "off":
             return None
         only = None
         if mode == "auto" and self._index is not None:  # with no index, auto searches the whole grammar
-            only = self._index.plan.left_out
+            only = self._index.plan.left_out | grammar.templates_saying_a_slot()
             if not only:
                 return None
         automaton = compile_grammar(grammar, tokenizer, only=only)
