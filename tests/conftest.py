@@ -61,6 +61,17 @@ def mosquitto(mosquitto_factory) -> Broker:
 TINY_TWIN = FIXTURES / "models" / "moonshine-v2-tiny-test"
 
 
+@pytest.fixture
+def unsearched_config(tmp_path) -> str:
+    """A config with the shipped grammar whose rescorer does not search it (`rescoring.constrained:
+    off`): what the rescoring gaps and the gate do without the grammar search of the default."""
+    from voiced.grammar.loader import shipped_grammar_path
+
+    config = tmp_path / "unsearched.yaml"
+    config.write_text(f"grammar: {{paths: ['{shipped_grammar_path()}']}}\nrescoring: {{constrained: 'off'}}\n")
+    return str(config)
+
+
 @pytest.fixture(scope="session")
 def base_en_model():
     """ModelFiles of the real Moonshine base-en (v1) from the moonshine-cpp wheel."""

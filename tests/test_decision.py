@@ -190,7 +190,8 @@ def test_with_the_grammar_search_on_the_calibration_fitted_with_it_is_used(tmp_p
     assert searched.calibration == load_calibration(BUNDLED_CONSTRAINED) != plain.calibration
     about = searched.calibration.fitted_on["about"]  # type: ignore[union-attr]
     assert "searches the templates that say a slot" in about
-    # auto searches only a grammar too large to index: the rescorer says whether it does
+    # whether auto searches depends on the grammar (what says a slot, what the index cannot hold): the
+    # rescorer says
     auto = load_config(text="rescoring: {constrained: auto}")
     assert make_decision(auto, base_en).calibration == plain.calibration
     assert make_decision(auto, base_en, searches=True).calibration == searched.calibration
@@ -219,24 +220,21 @@ def _bench(folder: Path, capsys, *extra: str) -> dict:
 
 
 def test_a_real_negative_that_the_gaps_let_through_gives_nothing(base_en_model, speech_dir, tmp_path, capsys,
-                                                                 monkeypatch):
+                                                                 monkeypatch, unsearched_config):
     """40 s of real LibriSpeech in which base-en hears "What to thee?". Without the grammar search
     the rescoring gaps take it for a date question; the decision publishes nothing. With the
     search of the default (`auto`), the gaps already turn it away."""
     from voiced.audio import SAMPLE_RATE
     from voiced.audio.wav import load_audio, write_wav
-    from voiced.grammar.loader import shipped_grammar_path
 
     monkeypatch.setenv("VOICED_CACHE_DIR", str(tmp_path / "cache"))  # resolve to the development base-en
     speech = load_audio(speech_dir / "negatives" / "librispeech_excerpts_000.wav")
     folder = tmp_path / "negative"
     folder.mkdir()
     write_wav(folder / "excerpt.wav", speech[200 * SAMPLE_RATE:240 * SAMPLE_RATE])
-    unsearched = tmp_path / "unsearched.yaml"
-    unsearched.write_text(f"grammar: {{paths: ['{shipped_grammar_path()}']}}\nrescoring: {{constrained: 'off'}}\n")
-    gaps = _bench(folder, capsys, "--decision", "off", "--config", str(unsearched))
+    gaps = _bench(folder, capsys, "--decision", "off", "--config", unsearched_config)
     assert [row["intent"] for row in gaps["false_accept_list"]] == ["DateGet"], gaps["false_accept_list"]
-    decided = _bench(folder, capsys, "--config", str(unsearched))
+    decided = _bench(folder, capsys, "--config", unsearched_config)
     assert decided["decision"] == "calibrated" and decided["false_accepts"] == 0, decided["false_accept_list"]
     assert decided["utterances"] == gaps["utterances"]
     searched = _bench(folder, capsys, "--decision", "off")

@@ -286,7 +286,8 @@ def test_48k_stereo_gives_the_same_segments_as_16k_mono(speech_dir, vad):
 
 
 class _HeardVad:
-    """The real VAD, keeping every probability it computes and the audio of every restart."""
+    """The real VAD, keeping every probability it computes and when it restarted (what the
+    restarted reading warmed up on shows in the probabilities after it)."""
 
     def __init__(self, vad: SileroVad):
         self.vad, self.heard = vad, []
@@ -298,10 +299,9 @@ class _HeardVad:
     def reset(self) -> None:
         self.vad.reset()
 
-    def restart(self, recent) -> None:
-        recent = list(recent)
-        self.heard.append(b"".join(chunk.tobytes() for chunk in recent))
-        self.vad.restart(recent)
+    def restart(self) -> None:
+        self.heard.append("restart")
+        self.vad.restart()
 
 
 def test_a_stream_after_a_flush_is_heard_as_by_a_fresh_endpointer(speech_dir, vad):

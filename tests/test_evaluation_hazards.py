@@ -23,7 +23,6 @@ from voiced.evaluation.hazards import (
     render_file,
     render_segment,
 )
-from voiced.grammar.loader import shipped_grammar_path
 from voiced.grammar.matcher import MatchResult
 from voiced.hallucination import GATE, NO_GATE, HallucinationGate
 
@@ -153,27 +152,22 @@ def _bench(folder: Path, capsys, *extra: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def _unsearched(tmp_path: Path) -> str:
-    """A config whose rescorer does not search the grammar: the sung passage below then reaches
-    the gate as a command (the default's search makes the rescoring gaps turn it away first)."""
-    config = tmp_path / "unsearched.yaml"
-    config.write_text(f"grammar: {{paths: ['{shipped_grammar_path()}']}}\nrescoring: {{constrained: 'off'}}\n")
-    return str(config)
-
-
-def test_silence_noise_clicks_and_music_publish_no_intent(hazard_dir, base_en_model, tmp_path, capsys, monkeypatch):
+def test_silence_noise_clicks_and_music_publish_no_intent(hazard_dir, base_en_model, tmp_path, capsys, monkeypatch,
+                                                          unsearched_config):
     monkeypatch.setenv("VOICED_CACHE_DIR", str(tmp_path / "cache"))  # resolve to the development base-en
     out = _bench(hazard_dir, capsys)
     assert out["files"] == 4 and out["false_accepts"] == 0, out["false_accept_list"]
     # The recogniser did hear words in it (the VAD let the singing in): what follows, not the VAD, held.
     assert out["utterances"] >= 1 and any(text for text, _ in out["transcripts"]), out["transcripts"]
-    unsearched = _bench(hazard_dir, capsys, "--config", _unsearched(tmp_path))
+    # Without the grammar search, the sung passage reaches the gate as a command, and the gate holds it.
+    unsearched = _bench(hazard_dir, capsys, "--config", unsearched_config)
     assert unsearched["false_accepts"] == 0, unsearched["false_accept_list"]
     held = unsearched["held_back_list"]
     assert held and held[0]["file"].endswith("music.wav") and "said nothing" in held[0]["reason"], held
 
 
-def test_without_the_gate_the_sung_passage_is_published(hazard_dir, base_en_model, tmp_path, capsys, monkeypatch):
+def test_without_the_gate_the_sung_passage_is_published(hazard_dir, base_en_model, tmp_path, capsys, monkeypatch,
+                                                        unsearched_config):
     """The clip above is a real hazard: with the gate open, the calibrated decision off and no
     grammar search, it becomes a command."""
     monkeypatch.setenv("VOICED_CACHE_DIR", str(tmp_path / "cache"))
@@ -181,7 +175,7 @@ def test_without_the_gate_the_sung_passage_is_published(hazard_dir, base_en_mode
     folder = tmp_path / "sung"
     folder.mkdir()
     (folder / "music.wav").write_bytes((hazard_dir / "music.wav").read_bytes())
-    out = _bench(folder, capsys, "--decision", "off", "--config", _unsearched(tmp_path))
+    out = _bench(folder, capsys, "--decision", "off", "--config", unsearched_config)
     assert out["false_accepts"] >= 1 and out["false_accept_list"][0]["decided_by"] == "rescoring"
     assert out["held_back"] == 0
 

@@ -66,7 +66,6 @@ def test_good_grammar_model():
     assert light_on.action == Action("zigbee2mqtt/{area}_light/set", {"state": "ON"}, qos=1, retain=False)
 
 
-
 def test_the_templates_that_say_a_slot_count_rules_but_not_fixed_values():
     g = load_grammar_text(textwrap.dedent("""\
         lists: {area: {values: [kitchen]}}

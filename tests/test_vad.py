@@ -134,11 +134,17 @@ def test_phases_reset_and_restart_every_reading(jfk, phases):
     np.testing.assert_array_equal(two.probabilities(jfk[: 3 * 16000]), first)
     two.reset()
     two.probabilities(jfk[: 2 * 16000])
-    two.restart([])
+    two.restart()
     # A restart keeps the grid reading's 64-sample context: the next chunk still differs from a reset.
     after = two.probability(jfk[2 * 16000:2 * 16000 + CHUNK])
     two.reset()
     assert after != two.probability(jfk[2 * 16000:2 * 16000 + CHUNK])
+    # ... and a reset forgets the audio a restart warms up on: restarted, it reads as a fresh VAD
+    two.reset()
+    two.restart()
+    fresh = SileroVad(phases=phases)
+    fresh.restart()
+    assert two.probability(jfk[:CHUNK]) == fresh.probability(jfk[:CHUNK])
 
 
 def test_phases_other_than_one_two_or_four_are_refused():

@@ -32,7 +32,7 @@ import numpy as np
 
 from voiced.audio import SAMPLE_RATE
 from voiced.config import VadConfig
-from voiced.vad.silero import CHUNK, WARM_CHUNKS, SileroVad
+from voiced.vad.silero import CHUNK, SileroVad
 
 SPEECH_START = "speech_start"
 AUDIO = "audio"
@@ -273,7 +273,6 @@ class Endpointer:
         # the recogniser misses per clip too, with no more false accepts.
         self._reset_after = int(round(config.idle_reset_s * SAMPLE_RATE / CHUNK))
         self._quiet = 0  # consecutive idle chunks below IDLE_QUIET
-        self._recent: Deque[np.ndarray] = deque(maxlen=WARM_CHUNKS)
 
     def reset(self) -> None:
         """Start a new stream: clears the VAD's context and state, and the state machine."""
@@ -282,7 +281,6 @@ class Endpointer:
         self._rest = np.zeros(0, dtype=np.float32)
         self.samples = 0
         self._quiet = 0
-        self._recent.clear()
 
     def feed(self, audio: np.ndarray) -> List[Event]:
         # concatenate copies, so the chunks kept for pre-roll never alias the caller's buffer
@@ -296,7 +294,6 @@ class Endpointer:
             prob = probability(chunk)
             events.extend(step(prob, chunk))
             if self._reset_after:
-                self._recent.append(chunk)
                 self._watch_quiet(prob)
         self._rest = buf[n * CHUNK:]
         return events
@@ -310,7 +307,7 @@ class Endpointer:
         file starting with half a second of room tone leaves it (SileroVad.restart)."""
         self._quiet = self._quiet + 1 if prob < IDLE_QUIET and self.state.idle else 0
         if self._quiet and self._quiet % self._reset_after == 0:
-            self.vad.restart(self._recent)  # the context ends up where it was: the last chunk's tail
+            self.vad.restart()  # the context ends up where it was: the last chunk's tail
 
     def flush(self) -> List[Event]:
         """End of stream: close any open utterance and reset for the next stream."""

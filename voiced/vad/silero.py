@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Deque, Iterable, Optional, Union
+from itertools import islice
+from typing import TYPE_CHECKING, Deque, Optional, Union
 
 import numpy as np
 
@@ -59,8 +60,11 @@ class SileroVad:
         self.model_path = path
         self.phases = phases
         self._grid = _Reader(session)
+        # the last chunks heard, oldest first: what a restarted or woken reading warms up on
+        self._recent: Deque[np.ndarray] = deque(maxlen=WAKE_WARM_CHUNKS if phases > 1 else WARM_CHUNKS)
         # on the same session, each with a context and state of its own
-        self._between = _SubSteps([_Reader(session) for _ in range(phases - 1)], phases) if phases > 1 else None
+        self._between = (_SubSteps([_Reader(session) for _ in range(phases - 1)], phases, self._recent)
+                         if phases > 1 else None)
 
     @classmethod
     def for_config(cls, config: "Config", threads: int = 1) -> "SileroVad":
@@ -74,19 +78,20 @@ class SileroVad:
         return self._grid.steps + (self._between.steps if self._between else 0)
 
     def reset(self) -> None:
-        """Forget context and recurrent state (start of a new stream)."""
+        """Forget context, recurrent state and the chunks heard (start of a new stream)."""
         self._grid.reset()
+        self._recent.clear()
         if self._between:
             self._between.reset()
 
-    def restart(self, recent: "Iterable[np.ndarray]") -> None:
+    def restart(self) -> None:
         """Undo the model's drift over long quiet: zero the grid reading's recurrent state and warm
-        it up again on `recent` (the last chunks, oldest first), keeping its 64-sample context, so
-        the next chunk still sees the audio just before it. The readings between grid points go to
-        sleep and warm up on the audio itself when they wake. A replay through `probability` would also feed
-        them the replayed chunks as if they came again, and they would wake on stuttered audio."""
+        it up again on the last WARM_CHUNKS heard, keeping its 64-sample context, so the next chunk
+        still sees the audio just before it. The readings between grid points go to sleep and warm
+        up on the audio itself when they wake. A replay through `probability` would also feed them
+        the replayed chunks as if they came again, and they would wake on stuttered audio."""
         self._grid.forget_state()
-        for chunk in recent:
+        for chunk in islice(self._recent, max(len(self._recent) - WARM_CHUNKS, 0), None):
             self._grid.read(chunk)
         if self._between:
             self._between.sleep()
@@ -101,7 +106,10 @@ class SileroVad:
         if chunk.shape != (CHUNK,):
             raise ValueError(f"VAD chunk must be {CHUNK} samples at 16 kHz, got shape {chunk.shape}")
         p = self._grid.read(chunk)
-        return max(p, self._between.read(chunk, p)) if self._between else p
+        if self._between:
+            p = max(p, self._between.read(chunk, p))
+        self._recent.append(chunk.copy())  # after the readings between: they warm up on what came before
+        return p
 
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
         """Probabilities of consecutive whole chunks of `audio` (a trailing partial chunk is dropped)."""
@@ -121,10 +129,10 @@ class _SubSteps:
     for the onset they woke for: with half a second, a "pause" after quiet read 0.45 where a
     reading that never slept read 0.76."""
 
-    def __init__(self, readers: "list[_Reader]", phases: int) -> None:
+    def __init__(self, readers: "list[_Reader]", phases: int, recent: Deque[np.ndarray]) -> None:
         self.readers = readers
         self.shifts = [CHUNK * j // phases for j in range(1, phases)]  # where each window ends in a chunk
-        self._recent: Deque[np.ndarray] = deque(maxlen=WAKE_WARM_CHUNKS)  # the chunks so far: what to warm up on
+        self._recent = recent  # the owner's record of the chunks before this one: what to warm up on
         self._silence = np.zeros(CHUNK, dtype=np.float32)  # before the first chunk
         self._awake = 0  # chunks left before sleeping
 
@@ -135,7 +143,6 @@ class _SubSteps:
     def reset(self) -> None:
         for reader in self.readers:
             reader.reset()
-        self._recent.clear()
         self._awake = 0
 
     def sleep(self) -> None:
@@ -151,7 +158,6 @@ class _SubSteps:
             last = self._recent[-1] if self._recent else self._silence
             q = max(r.read(last[s:], chunk[:s]) for r, s in zip(self.readers, self.shifts))
             self._awake = SLEEP_CHUNKS if max(grid, q) >= WAKE else self._awake - 1
-        self._recent.append(chunk.copy())
         return q
 
     def _wake(self) -> None:
