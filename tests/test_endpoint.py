@@ -354,6 +354,7 @@ def _scenarios(draw):
         min_silence_ms=draw(st.integers(32, 800)),
         speech_pad_ms=draw(st.integers(0, 500)),
         max_utterance_s=draw(st.floats(1.0, 3.0)),
+        faint_threshold=draw(st.sampled_from([0.0, 0.1, 0.3])),
     )
     runs = draw(st.lists(st.tuples(st.sampled_from(["hi", "mid", "lo"]), st.integers(1, 40)), max_size=25))
     probs: List[float] = []
@@ -438,6 +439,44 @@ def test_a_short_first_word_waits_longer_for_the_rest(first, gap, utterances):
     seq = [0.05] * 10 + [0.9] * first + [0.05] * gap + [0.9] * 20 + [0.05] * 40
     _, _, events = _run(config, seq, 0)
     assert sum(e.kind == SPEECH_END for e in events) == utterances
+
+
+@pytest.mark.parametrize("speech, pause, faint, utterances", [
+    (15, [0.15] * 20, 0.1, 1),  # "of the" masked by noise (0.15; the noise alone reads 0.03): one utterance
+    (15, [0.15] * 20, 0.0, 2),  # ... without the faint wait it came apart
+    (15, [0.05] * 20, 0.1, 2),  # a pause as quiet as the noise ends the utterance after min_silence_ms
+    (15, [0.13] + [0.01] * 14 + [0.46] * 5, 0.1, 2),  # between sentences: a breath, quiet, the next onset
+    (200, [0.15] * 20, 0.1, 2),  # 6.4 s of talk is no command: no faint wait
+])
+def test_a_hangover_reading_faint_speech_waits_for_the_rest(speech, pause, faint, utterances):
+    config = VadConfig(min_speech_ms=96, min_silence_ms=500, short_silence_ms=800, faint_threshold=faint)
+    seq = [0.03] * 10 + [0.9] * speech + pause + [0.9] * 20 + [0.03] * 40  # a 640 ms pause
+    _, _, events = _run(config, seq, 0)
+    assert sum(e.kind == SPEECH_END for e in events) == utterances
+
+
+def test_a_command_half_masked_by_loud_noise_stays_one_utterance(speech_dir):
+    """Pink noise 12 dB below the speech masks "of the" in "turn off all of the lights in the
+    office" below neg_threshold for longer than min_silence_ms, but not down to the noise's own
+    readings."""
+    from voiced.evaluation.stream import generated_noise, speech_power
+
+    clip = load_audio(speech_dir / "commands" / "stp_turn_off_all_of_the_lights_in_the_office.wav")
+    audio = np.concatenate([np.zeros(RATE, np.float32), clip, np.zeros(RATE, np.float32)])
+    noise = generated_noise(len(audio), "pink", np.random.default_rng(3))
+    noise *= np.sqrt(speech_power(clip) / 10 ** 1.2 / np.mean(noise ** 2))
+    noisy = (audio + noise).astype(np.float32)
+    assert len(segment_audio(noisy, VadConfig())) == 1
+    assert len(segment_audio(noisy, VadConfig(faint_threshold=0.0))) == 2
+
+
+def test_faint_readings_hold_an_utterance_open_no_longer_than_the_short_hangover():
+    config = VadConfig(min_speech_ms=96, min_silence_ms=500, short_silence_ms=800, post_pad_ms=300)
+    seq = [0.03] * 10 + [0.9] * 15 + [0.2] * 200  # noise that reads faint for ever
+    machine, _, events = _run(config, seq, 0)
+    end = [e for e in events if e.kind == SPEECH_END]
+    assert len(end) == 1 and not end[0].forced
+    assert end[0].decided_s == pytest.approx((25 + machine.short_silence) * CHUNK / RATE)
 
 
 @pytest.mark.parametrize("blip, starts", [(7, 0), (8, 5)])

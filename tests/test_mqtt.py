@@ -380,7 +380,8 @@ def test_a_bad_topic_is_refused_and_later_messages_still_arrive(mosquitto, caplo
         link.publish_now("voiced/test/#", "poison")
         link.publish("voiced/test/after", "still here")
         assert wait_until(lambda: sub.payloads("voiced/test/after") == ["still here"])
-        assert link.alive() and link.connected and link.pending() == 0
+        # the subscriber can have a message before the broker's PUBACK reaches the link
+        assert link.alive() and link.connected and link.flush(10)
         assert caplog.text.count("refusing to publish to topic") == 6
     finally:
         sub.close()
@@ -569,7 +570,7 @@ def test_an_action_with_an_unsendable_topic_is_refused_and_the_intent_still_publ
         assert wait_until(lambda: sub.payloads("zigbee2mqtt/kitchen_light/set") == ['{"state": "ON"}'], 10)
         (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
         assert "LightOn" in line and "zigbee2mqtt/{area}_light/set" in line and "living_room/#" in line
-        assert link.alive() and link.pending() == 0
+        assert link.alive() and link.flush(10)  # every message acknowledged, none left queued
     finally:
         sub.close()
         link.close()

@@ -12,7 +12,9 @@ States, in chunks of 32 ms:
   speech   -> a chunk below `neg_threshold` starts the hangover: `speech_maybe_ended`
   hangover -> a chunk at or above `threshold` returns to speech: `speech_resumed`;
               `min_silence_ms` of hangover ends the utterance: `speech_end` (`short_silence_ms`
-              while it holds less than SHORT_SPEECH_CHUNKS of speech)
+              while it holds less than SHORT_SPEECH_CHUNKS of speech, or while the hangover's
+              readings, the last one too, are mostly at least `faint_threshold`, in an utterance
+              under 6 s: a word half masked by noise)
 The first `post_pad_ms` of the hangover belong to the utterance and are sent as they
 arrive; later hangover chunks are held back and only sent if speech resumes. Once the post
 pad is complete (before the endpoint when post_pad_ms < min_silence_ms) `audio_complete`
@@ -44,6 +46,9 @@ AUDIO_COMPLETE = "audio_complete"
 _IDLE, _CANDIDATE, _SPEECH = 0, 1, 2
 IDLE_QUIET = 0.1  # speech probability below which an idle chunk counts as quiet for the VAD reset
 SHORT_SPEECH_CHUNKS = 10  # 320 ms: less speech than this, and an utterance may be a command's first word
+# A faint hangover waits only in an utterance this short (6 s: the longest commands, coffee orders):
+# waiting in long talk joined chatter up to max_utterance_s, and the cut left "It" -> Cancel (p 0.94).
+FAINT_WAIT_CHUNKS = 6 * SAMPLE_RATE // CHUNK
 
 
 @dataclass(eq=False)
@@ -96,6 +101,9 @@ class EndpointState:
         # all of the lights"): ended after min_silence_ms it became an utterance of its own, read
         # as a command ("Turn off the" -> LightOff). Waiting longer keeps the command whole.
         self.short_silence = max(self.min_silence, _chunks(config.short_silence_ms))
+        # Noise masks a command's weak middle words ("of the") below neg_threshold but seldom down
+        # to the noise's own readings: a hangover still reading above faint waits as long.
+        self.faint = config.faint_threshold if config.faint_threshold > 0 else math.inf
         self.pad = _chunks(config.speech_pad_ms)  # pre-roll
         self.post_pad = _chunks(config.post_pad_ms)
         self.max_chunks = max(2, int(config.max_utterance_s * SAMPLE_RATE) // CHUNK)
@@ -113,6 +121,7 @@ class EndpointState:
         self._speech_chunks = 0  # chunks at or above neg_threshold since the onset
         self._sent_end = 0  # chunk index after the last chunk sent as audio
         self._silence_at: Optional[int] = None  # first chunk of the running hangover
+        self._faint_chunks = 0  # readings of the running hangover at or above faint_threshold
         self._continue = False  # a forced split happened mid-speech
 
     @property
@@ -186,7 +195,7 @@ class EndpointState:
         hangover = self.min_silence if self._speech_chunks >= SHORT_SPEECH_CHUNKS else self.short_silence
         if self._silence_at is None:
             if prob < self.neg_threshold:
-                self._silence_at = i
+                self._silence_at, self._faint_chunks = i, 0
                 events.append(Event(SPEECH_MAYBE_ENDED, self._t(i), u))
                 if not self.post_pad and hangover > 1:
                     events.append(Event(AUDIO_COMPLETE, self._t(self._sent_end), u))
@@ -198,15 +207,24 @@ class EndpointState:
             held, self._held = self._held, []
             return self._send(held + [chunk], events)
         silent = i + 1 - self._silence_at
+        self._faint_chunks += prob >= self.faint
         if silent <= self.post_pad:
             self._send([chunk], events, check=False)
             if silent == self.post_pad and silent < hangover:
                 events.append(Event(AUDIO_COMPLETE, self._t(self._sent_end), u))
         else:
             self._held.append(chunk)
-        if silent >= hangover:
+        if silent >= hangover and not self._waits_for_faint_speech(i, prob, silent):
             return self._close(events, forced=False)
         return events + self._check_length()
+
+    def _waits_for_faint_speech(self, i: int, prob: float, silent: int) -> bool:
+        """Whether a hangover that would end here waits on: it reads faint speech now and read it
+        in at least half its chunks (a pause between sentences reads quiet but for a breath and
+        the next onset; the tail of a word fades through faint to quiet), the utterance is
+        command-length, and the wait is still within short_silence_ms."""
+        return (prob >= self.faint and 2 * self._faint_chunks >= silent and silent < self.short_silence
+                and i - self._start < FAINT_WAIT_CHUNKS)
 
     def _send(self, chunks: List[np.ndarray], events: List[Event], check: bool = True) -> List[Event]:
         room = self._start + self.max_chunks - self._sent_end
