@@ -158,8 +158,11 @@ class Grammar:
         """(intent, number of the template in the intent) of the templates in which a slot value
         is said, not fixed by the template."""
         return frozenset((name, number) for name, intent in self.intents.items()
-                         for number, t in enumerate(intent.templates)
-                         if set(self.template_slots(t)) - set(t.fixed_slots))
+                         for number, t in enumerate(intent.templates) if self.said_slots(t))
+
+    def said_slots(self, template: Template) -> FrozenSet[str]:
+        """Slot names whose value is said in `template` (template_slots less its fixed ones)."""
+        return frozenset(self.template_slots(template)) - set(template.fixed_slots)
 
     def template_slots(self, template: Template) -> List[str]:
         """Slot names a template can fill, including those inside the rules it uses."""

@@ -31,7 +31,7 @@ class CarrierRenderer:
     def template_slots(self, intent: str, index: int, template: Template) -> FrozenSet[str]:
         key = (intent, index)
         if key not in self._slots:
-            self._slots[key] = frozenset(self.grammar.template_slots(template)) - set(template.fixed_slots)
+            self._slots[key] = self.grammar.said_slots(template)
         return self._slots[key]
 
     def alternatives(self, intent: str, slot_words: Dict[str, str], fixed: Dict[str, object],
