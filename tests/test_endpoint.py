@@ -219,6 +219,12 @@ def test_continuous_talker_is_split_at_max_utterance(speech_dir, vad):
     segments = collect_segments(events)
     forced = [e for e in ends if e.forced]
     assert len(forced) >= 3
+    # speech carried over a cut began mid-speech, and says so
+    starts = [e for e in events if e.kind == SPEECH_START]
+    assert not starts[0].continued
+    for end, start in zip(ends, starts[1:]):
+        assert not start.continued or (end.forced and start.start_s == end.end_s)
+    assert sum(s.continued for s in starts) >= 3
     for e in forced:
         assert abs((e.end_s - e.start_s) - 8.0) <= CHUNK / RATE
     for a, b in zip(segments, segments[1:]):
@@ -385,10 +391,13 @@ def test_state_machine_properties(scenario):
     last_end = 0.0
     expected_audio_at = None
     hangover = False
+    last_forced = False
     spans = []
     for ev in events:
         if ev.kind == SPEECH_START:
             assert open_u is None, "speech_start while an utterance is open"
+            # only speech carried over a cut at max_utterance_s, with no gap, continues an utterance
+            assert not ev.continued or (last_forced and abs(ev.start_s - last_end) < 1e-9)
             assert ev.utterance == len(spans) + 1
             assert ev.start_s >= last_end - 1e-9 and ev.start_s <= ev.time_s
             open_u, expected_audio_at, hangover = ev.utterance, ev.start_s, False
@@ -412,7 +421,7 @@ def test_state_machine_properties(scenario):
             np.testing.assert_array_equal(joined, stream[i0:i0 + len(joined)])  # exactly the stream
             assert len(joined) <= machine.max_chunks * CHUNK + CHUNK
             spans.append((ev.start_s, ev.end_s))
-            last_end, open_u = ev.end_s, None
+            last_end, open_u, last_forced = ev.end_s, None, ev.forced
     assert open_u is None, "an utterance was never closed"
     # No lost speech: every chunk in a run of min_speech chunks at/above threshold is covered.
     need = machine.min_speech

@@ -50,3 +50,35 @@ def test_the_second_look_has_the_stricter_threshold_and_never_follows_the_gate(p
     matcher = Matcher(load_grammar_text("intents:\n  Stop:\n    data:\n      - sentences: [stop]\n"))
     assert not Interpreter(matcher, decision=Decision()).looks_again(heard, rejected)
 
+
+
+def _judged(pipeline, audio, continued: bool):
+    """The result of one utterance of `audio`, through a processor on the pipeline's own stages."""
+    from voiced.pipeline import UtteranceProcessor
+    from voiced.vad.endpoint import AUDIO, SPEECH_END, SPEECH_START, Event
+
+    results = []
+    processor = UtteranceProcessor(pipeline.processor.transcriber, pipeline.processor.interpreter.matcher,
+                                   lambda utterance, result: results.append(result))
+    processor.use(pipeline.processor.interpreter)
+    end = len(audio) / 16000
+    for event in (Event(SPEECH_START, 0.0, 1, start_s=0.0, continued=continued), Event(AUDIO, 0.0, 1, audio=audio),
+                  Event(SPEECH_END, end, 1, start_s=0.0, end_s=end)):
+        processor.handle(event)
+    assert len(results) == 1
+    return results[0]
+
+
+def test_an_utterance_that_began_mid_speech_is_judged_at_the_second_looks_threshold(pipeline, speech_dir):
+    """Speech a forced split carried over is the tail of a long stretch of talk: a command
+    read there must be as sure as a second look's."""
+    from voiced.audio.wav import load_audio
+
+    audio = load_audio(speech_dir / "commands" / "stp_cancel_all_timers.wav")
+    after_a_pause = _judged(pipeline, audio, continued=False)
+    assert after_a_pause.recognized and after_a_pause.intent == "TimerCancelAll"
+    strict = pipeline.processor.interpreter.second_look.threshold
+    assert after_a_pause.confidence < strict
+    mid_speech = _judged(pipeline, audio, continued=True)
+    assert not mid_speech.recognized
+    assert mid_speech.reason == f"decision: p {after_a_pause.confidence:.2f} below the threshold {strict:.2f}"

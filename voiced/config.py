@@ -88,7 +88,8 @@ class VadConfig:
     # Shorter than min_silence_ms so an utterance's audio is complete before the endpoint is
     # confirmed, and speculative finalization gets the difference as a head start.
     post_pad_ms: int = setting(300, "audio kept after speech ends, part of the hangover (ms)", min=0, max=2000)
-    max_utterance_s: float = setting(15.0, "an utterance longer than this is split (seconds; Rhasspy: timeout_sec)",
+    max_utterance_s: float = setting(15.0, "an utterance longer than this is split (seconds; Rhasspy: timeout_sec); "
+                                     "the rest, begun mid-speech, is judged at the second look's threshold",
                                      min=1, max=120)
     # Silero's reading of a short word swings with its alignment to the 32 ms grid: "pause"
     # peaks anywhere from 0.24 to 0.93 as it moves by 64 samples. More readings per chunk, the

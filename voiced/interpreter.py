@@ -53,11 +53,12 @@ class Interpreter:
         return self.matcher.grammar
 
     def interpret(self, transcript: Transcript, heard: Encoded,
-                  second_look: bool = False) -> Tuple[MatchResult, Dict[str, float]]:
+                  strict: bool = False) -> Tuple[MatchResult, Dict[str, float]]:
         """The result for one reading of an utterance (its transcript, and `heard`: the recogniser
         that read it, or its Look), and what each step cost (ms: match, rescore). A result the
-        gate held back has decided_by "gate" and is not to be published. `second_look`: the
-        reading is a Look, judged by the second look's decision."""
+        gate held back has decided_by "gate" and is not to be published. `strict`: judged by the
+        second look's decision (a Look, or an utterance that began mid-speech: see
+        UtteranceProcessor)."""
         t0 = time.perf_counter()
         result = self.matcher.match(transcript.text)
         t1 = time.perf_counter()
@@ -65,7 +66,7 @@ class Interpreter:
             # Scores grammar sentences on this reading's encoder states (cached: no new encode).
             result = self.rescorer.decide(result, transcript, heard.encoder_states())
         result = self.gate.apply(transcript, result)
-        decision = self.second_look if second_look and self.second_look is not None else self.decision
+        decision = self.second_look if strict and self.second_look is not None else self.decision
         if transcript.text.strip():
             result = decision.decide(result, transcript)
             # last, whichever stage accepted: an intent that needs the address word never goes out without it

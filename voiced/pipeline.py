@@ -15,6 +15,11 @@ A rejected reading may get a second look (Interpreter.looks_again): the recognis
 same audio half an encoder frame later, and that reading goes through the interpreter again,
 judged at the second look's stricter threshold; if it is accepted, it is the pass's result.
 
+An utterance that carries speech over a forced split (max_utterance_s cut the talk before it)
+began mid-speech: it is the tail of a long stretch of talk, not a command said after a pause, so
+its first reading is judged at the second look's threshold too. In synthetic chatter the last
+half second of "... sorting the photos." cut off that way was read "Or?" and published as Cancel.
+
 The gate (voiced.hallucination, the interpreter's last step) holds back a command from audio the
 recogniser itself did not take for speech; like an utterance with an empty transcript, it is
 not published.
@@ -91,6 +96,7 @@ class UtteranceProcessor:
         self._stream_started_at = stream_started_at
         self._audio: List[np.ndarray] = []
         self._start_s: Optional[float] = None
+        self._continued = False  # the utterance carries speech over a forced split
         self.speculative = speculative
         self._spec: Optional[_Pass] = None
         self.completed = 0
@@ -116,6 +122,7 @@ class UtteranceProcessor:
             self._audio = []
             self._spec = None
             self._start_s = event.start_s if event.start_s is not None else event.time_s
+            self._continued = event.continued
             self._tell(True)
         elif event.kind == AUDIO and self.in_utterance and event.audio is not None:
             self._discard("more audio")
@@ -153,12 +160,14 @@ class UtteranceProcessor:
         transcript = self.transcriber.finalize()
         asr_ms = (time.perf_counter() - t0) * 1000.0
         interpreter = self.interpreter  # read once: a reload on another thread swaps the whole value
-        result, steps = interpreter.interpret(transcript, self.transcriber)
+        if self._continued:
+            log.debug("the utterance began mid-speech (a forced split): judged at the second look's threshold")
+        result, steps = interpreter.interpret(transcript, self.transcriber, strict=self._continued)
         latency = {"asr": asr_ms, **steps}
         if interpreter.looks_again(transcript, result):
             t1 = time.perf_counter()
             look = self.transcriber.look_again()
-            again, _ = interpreter.interpret(look.transcript, look, second_look=True)
+            again, _ = interpreter.interpret(look.transcript, look, strict=True)
             latency["second_look"] = (time.perf_counter() - t1) * 1000.0
             log.debug("second look: %r %s", look.transcript.text,
                       f"accepted as {again.intent}" if again.recognized else "rejected too")
@@ -220,7 +229,8 @@ class UtteranceProcessor:
             audio = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.float32)
             recorder.save(utt.id, audio, {
                 "utterance_id": utt.id, "text": transcript.text, "start_s": start_s, "end_s": end_s,
-                "started_at": wall, "forced_split": event.forced, "match": result.to_dict(),
+                "started_at": wall, "forced_split": event.forced, "began_mid_speech": self._continued,
+                "match": result.to_dict(),
                 "timings_ms": {**transcript.timings, **latency}})
         self._audio = []
         self._start_s = None

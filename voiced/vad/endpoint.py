@@ -21,7 +21,8 @@ pad is complete (before the endpoint when post_pad_ms < min_silence_ms) `audio_c
 says the utterance has all its audio unless speech resumes: a result computed then is the
 one speech_end would get, which is what speculative finalization relies on. An utterance
 reaching `max_utterance_s` is cut there (`speech_end` with forced=True) and, if the talker
-is still speaking, the next chunk opens a new utterance with no gap and no overlap.
+is still speaking, the next chunk opens a new utterance with no gap and no overlap
+(`speech_start` with continued=True: it began mid-speech).
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ class Event:
     start_s: Optional[float] = None
     end_s: Optional[float] = None
     forced: bool = False  # speech_end: cut at max_utterance_s rather than by silence
+    continued: bool = False  # speech_start: speech carried over such a cut (the utterance began mid-speech)
     decided_s: Optional[float] = None
 
 
@@ -144,7 +146,7 @@ class EndpointState:
         if self._continue and prob >= self.neg_threshold:
             # Speech carried over a forced split: start at once, no pre-roll, no min_speech.
             self._continue = False
-            return self._open(i, i, [chunk])
+            return self._open(i, i, [chunk], continued=True)
         self._continue = False
         if prob >= self.threshold:
             self._state = _CANDIDATE
@@ -173,7 +175,7 @@ class EndpointState:
             return self._open(self._start, self._onset, pending)
         return []
 
-    def _open(self, start: int, onset: int, chunks: List[np.ndarray]) -> List[Event]:
+    def _open(self, start: int, onset: int, chunks: List[np.ndarray], continued: bool = False) -> List[Event]:
         self.utterance += 1
         self._speech_chunks = len(chunks) - (onset - start)
         self._state = _SPEECH
@@ -183,7 +185,7 @@ class EndpointState:
         self._held = []
         self._preroll.clear()
         u = self.utterance
-        events = [Event(SPEECH_START, self._t(onset), u, start_s=self._t(start)),
+        events = [Event(SPEECH_START, self._t(onset), u, start_s=self._t(start), continued=continued),
                   Event(AUDIO, self._t(start), u, audio=np.concatenate(chunks))]
         return events + self._check_length()
 
@@ -234,7 +236,7 @@ class EndpointState:
             self._send(chunks[:room], events, check=False)
             first_new = self._sent_end
             self._close(events, forced=True)
-            return events + self._open(first_new, first_new + len(chunks) - room - 1, chunks[room:])
+            return events + self._open(first_new, first_new + len(chunks) - room - 1, chunks[room:], continued=True)
         audio = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
         events.append(Event(AUDIO, self._t(self._sent_end), self.utterance, audio=audio))
         self._sent_end += len(chunks)
