@@ -51,7 +51,6 @@ def test_the_second_look_has_the_stricter_threshold_and_never_follows_the_gate(p
     assert not Interpreter(matcher, decision=Decision()).looks_again(heard, rejected)
 
 
-
 def _judged(pipeline, audio, continued: bool):
     """The result of one utterance of `audio`, through a processor on the pipeline's own stages."""
     from voiced.pipeline import UtteranceProcessor
